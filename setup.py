@@ -1,0 +1,39 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'kaiserslautern_vss'
+
+NODES = {
+    'camera_driver': 'kaiserslautern_vss.nodes.camera_driver:main',
+    'detector': 'kaiserslautern_vss.nodes.detector:main',
+    'privacy': 'kaiserslautern_vss.nodes.privacy:main',
+    'event_manager': 'kaiserslautern_vss.nodes.event_manager:main',
+}
+TOOLS = {
+    'vss-bringup': 'kaiserslautern_vss.tools.bringup:main',
+    'vss-demo': 'kaiserslautern_vss.tools.demo:main',
+    'vss-bag-info': 'kaiserslautern_vss.tools.bag_info:main',
+}
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{package_name}']),
+        (f'share/{package_name}', ['package.xml']),
+        (f'share/{package_name}/launch', glob('launch/*.launch.py')),
+        (f'share/{package_name}/config', glob('config/*.yaml') + glob('config/*.rviz')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='kaiserslautern_vss team',
+    maintainer_email='vss@kaiserslautern.de',
+    description='Privacy-preserving, AI-assisted video security for the Kaiserslautern town-hall square',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [f'{name} = {target}' for name, target in {**NODES, **TOOLS}.items()],
+    },
+)
