@@ -32,7 +32,6 @@ setup(
     maintainer_email='vss@kaiserslautern.de',
     description='Privacy-preserving, AI-assisted video security for the Kaiserslautern town-hall square',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [f'{name} = {target}' for name, target in {**NODES, **TOOLS}.items()],
     },

