@@ -1,0 +1,38 @@
+"""Drift-free pacing of finite sources at a fixed rate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class FramePacer:
+    """Releases frame ``i`` at ``start + i / rate_hz``.
+
+    Due times are measured from the first frame, so sleep jitter never accumulates; a consumer
+    that falls behind gets the next frames without any sleep until it has caught up.
+    """
+
+    def __init__(self, rate_hz: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate_hz <= 0:
+            raise ValueError(f'rate_hz must be > 0, got {rate_hz}')
+        self.period_s = 1.0 / rate_hz
+        self._clock = clock
+        self._sleep = sleep
+        self._start: float | None = None
+        self._index = 0
+
+    def wait_next(self, timeout_s: float) -> bool:
+        """Sleep until the next frame is due; False (after sleeping ``timeout_s``) if it is not due by then."""
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        delay = self._start + self._index * self.period_s - now
+        if delay > timeout_s:
+            self._sleep(max(timeout_s, 0.0))
+            return False
+        if delay > 0:
+            self._sleep(delay)
+        self._index += 1
+        return True
