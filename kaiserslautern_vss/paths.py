@@ -1,0 +1,70 @@
+"""Where models, sample data and installed config live, for source checkouts and installs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_NAME = 'kaiserslautern_vss'
+DEFAULT_MODEL_FILE = 'yolox_nano.onnx'
+SAMPLE_VIDEO_FILE = 'vtest.avi'
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+#: Debian's opencv-doc ships the same sample video
+_DEBIAN_SAMPLE_DIR = Path('/usr/share/doc/opencv-doc/examples/data')
+
+
+def source_root() -> Path | None:
+    """The repository root when running from a source checkout, else None."""
+    return _SOURCE_ROOT if (_SOURCE_ROOT / 'package.xml').is_file() else None
+
+
+def share_dir() -> Path:
+    """Directory holding config/ and launch/: the source tree first, else the install share."""
+    root = source_root()
+    if root is not None:
+        return root
+    from ament_index_python.packages import get_package_share_directory
+    return Path(get_package_share_directory(PACKAGE_NAME))
+
+
+def shared_dir() -> Path | None:
+    """The project's read-only ../shared folder (models, sample data) if present."""
+    candidates = [Path(os.environ['VSS_SHARED_DIR'])] if os.environ.get('VSS_SHARED_DIR') else []
+    root = source_root()
+    if root is not None:
+        candidates.append(root.parent / 'shared')
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def resolve_model_path(configured: str) -> str:
+    """The configured model, else the first yolox_nano.onnx found; '' when there is none."""
+    if configured:
+        return configured
+    directories = [Path(os.environ['VSS_MODEL_DIR'])] if os.environ.get('VSS_MODEL_DIR') else []
+    shared = shared_dir()
+    if shared is not None:
+        directories.append(shared / 'models')
+    directories.append(Path.home() / '.local' / 'share' / PACKAGE_NAME / 'models')
+    found = next((d / DEFAULT_MODEL_FILE for d in directories if (d / DEFAULT_MODEL_FILE).is_file()), None)
+    return str(found) if found else ''
+
+
+def sample_video() -> Path | None:
+    """vtest.avi from ../shared, else from Debian's opencv-doc (gunzipped on demand)."""
+    shared = shared_dir()
+    if shared is not None and (shared / 'data' / SAMPLE_VIDEO_FILE).is_file():
+        return shared / 'data' / SAMPLE_VIDEO_FILE
+    plain = _DEBIAN_SAMPLE_DIR / SAMPLE_VIDEO_FILE
+    if plain.is_file():
+        return plain
+    gzipped = _DEBIAN_SAMPLE_DIR / (SAMPLE_VIDEO_FILE + '.gz')
+    if gzipped.is_file():
+        import gzip
+        import shutil
+        target = Path.home() / '.cache' / PACKAGE_NAME / SAMPLE_VIDEO_FILE
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(gzipped, 'rb') as src, open(target, 'wb') as dst:
+                shutil.copyfileobj(src, dst)
+        return target
+    return None

@@ -1,0 +1,39 @@
+"""Process entry point shared by all nodes: init, spin, clean shutdown, clear startup errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from kaiserslautern_vss.parameters.spec import ParameterError
+
+#: exit status for a configuration the node refuses to start with
+EXIT_BAD_CONFIG = 2
+
+
+class StartupError(RuntimeError):
+    """A node cannot start (missing model, unreadable rules, ...); the message says why."""
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
+    """Run one node until shutdown; returns the process exit status."""
+    rclpy.init(args=args)
+    node: Node | None = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
+        rclpy.spin(node, executor=executor)
+    except (ParameterError, StartupError) as error:
+        print(f'[FATAL] {error}', file=sys.stderr, flush=True)
+        return EXIT_BAD_CONFIG
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,35 @@
+"""Declare a node's catalogue parameters with descriptors and read them validated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    description = spec.description
+    if spec.choices:
+        description += f' (one of: {", ".join(spec.choices)})'
+    descriptor = ParameterDescriptor(description=description, read_only=True)
+    if spec.minimum is not None and spec.maximum is not None:
+        if isinstance(spec.default, float):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.minimum), to_value=float(spec.maximum))]
+        elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)]
+    return descriptor
+
+
+def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Declared, read and validated; raises ParameterError with the node's name."""
+    values = {}
+    for spec in specs:
+        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        values[spec.name] = node.get_parameter(spec.name).value
+    return validate_parameters(specs, values, node.get_fully_qualified_name())

@@ -1,0 +1,79 @@
+"""vss-bringup: start the configured graph as processes where launch_ros is not installed.
+
+    vss-bringup [--config config/vss.yaml] [--cameras cam01,cam02] [--record-root DIR]
+                [--set /vss/detector.score_threshold=0.4] [--log-level info]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
+from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.paths import share_dir
+
+
+def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--config', type=Path, default=share_dir() / 'config' / 'vss.yaml',
+                        help='graph config YAML (default: %(default)s)')
+    parser.add_argument('--cameras', default='', help='comma-separated camera subset')
+    parser.add_argument('--record-root', default='', help='directory for incident bags')
+    parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
+                        help='override a parameter, e.g. /vss/cam01/camera_driver.url=video.mp4')
+    parser.add_argument('--log-level', default='info', choices=('debug', 'info', 'warn', 'error'))
+
+
+def parse_overrides(assignments: list[str], record_root: str) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        target, sep, value = assignment.partition('=')
+        fqn, dot, name = target.rpartition('.')
+        if not sep or not dot or not fqn.startswith('/'):
+            raise GraphConfigError(f'--set {assignment!r}: expected /node/fqn.parameter=value')
+        overrides.setdefault(fqn, {})[name] = yaml.safe_load(value)
+    if record_root:
+        overrides.setdefault('/vss/event_manager', {})['record_root'] = str(Path(record_root).resolve())
+    return overrides
+
+
+def graph_from_arguments(args: argparse.Namespace) -> list[NodeSpec]:
+    return load_graph(args.config, cameras=args.cameras.split(',') if args.cameras else None,
+                      overrides=parse_overrides(args.set, args.record_root))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='vss-bringup', description=__doc__.split('\n')[0])
+    add_graph_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        specs = graph_from_arguments(args)
+    except GraphConfigError as error:
+        print(f'vss-bringup: {error}', file=sys.stderr)
+        return 2
+    graph = GraphProcesses(specs, log_level=args.log_level)
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    graph.start()
+    print(f'vss-bringup: started {len(specs)} nodes: {", ".join(s.fqn for s in specs)}', flush=True)
+    while not stopping and not all(node.returncode is not None for node in graph.nodes):
+        graph.poll()
+        time.sleep(0.2)
+    codes = graph.stop()
+    return 0 if all(code in (0, None, -signal.SIGINT) for code in codes.values()) else 1
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
