@@ -1,0 +1,354 @@
+"""Incident rules from plain (YAML-loaded) configuration, and the engine that applies them.
+
+A rule looks at one camera's detections and names the objects that violate it (an empty
+selection means "condition false"). The :class:`RuleEngine` turns those conditions into
+incident lifecycles with hysteresis, cooldown and merging.
+
+Merging: there is at most one open incident per camera. A rule (or a manual trigger)
+that fires while another incident is open on the same camera joins that incident as an
+``update`` (listed in ``Incident.rules``) rather than opening a second, overlapping one:
+one recording per camera, one event per situation. The incident ends when every merged
+condition has stayed false for ``end_hold_s`` and any manual duration is over.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.events.zones import Zone, ZoneConfigError, foot_points
+
+DEFAULT_TIMEZONE = 'Europe/Berlin'
+MANUAL_RULE = 'manual'
+_REQUIRED = object()
+_WINDOW_PATTERN = re.compile(r'^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$')
+
+
+class RuleConfigError(ValueError):
+    """A rule configuration is invalid; the message names the rule and the field."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Local time-of-day window ``[start, end)``; wraps past midnight when end < start."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> TimeWindow:
+        """``'22:00-06:00'`` -> window; raises ValueError on bad syntax or empty window."""
+        match = _WINDOW_PATTERN.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            window = cls(time(h1, m1), time(h2, m2))
+        except ValueError:
+            raise ValueError(f'not a valid time of day in {text!r}') from None
+        if window.start == window.end:
+            raise ValueError(f'window {text!r} is empty (start equals end)')
+        return window
+
+    def contains(self, moment: time) -> bool:
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """Fields every rule has."""
+
+    name: str
+    camera: str
+    classes: frozenset[str] = frozenset({'person'})
+    time_windows: tuple[TimeWindow, ...] = ()
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    min_duration_s: float = 0.0
+
+    def active_at(self, stamp_ns: int) -> bool:
+        """Inside one of the time windows (local time), or always when none are set."""
+        if not self.time_windows:
+            return True
+        local = datetime.fromtimestamp(stamp_ns / 1e9, tz=timezone.utc).astimezone(self.timezone)
+        return any(window.contains(local.time()) for window in self.time_windows)
+
+
+class Rule(ABC):
+    """One configured condition on one camera's image."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, settings: RuleSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def camera(self) -> str:
+        return self.settings.camera
+
+    @abstractmethod
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        """The objects that violate the rule in this frame; empty when the condition is false.
+
+        Called for every frame of the rule's camera, also outside its time windows, so that
+        rules with memory (tracks, dwell times) stay current.
+        """
+
+
+class ZoneIntrusionRule(Rule):
+    """Objects of the given classes standing (box bottom-centre) inside a polygon."""
+
+    kind = 'zone_intrusion'
+
+    def __init__(self, settings: RuleSettings, zone: Zone) -> None:
+        super().__init__(settings)
+        self.zone = zone
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        candidates = detections.of_class(*self.settings.classes)
+        return candidates.select(self.zone.contains(foot_points(candidates.boxes)))
+
+
+class _Fields:
+    """Reads one rule's config dict field by field with exact, named errors."""
+
+    def __init__(self, config: Mapping[str, Any], index: int) -> None:
+        if not isinstance(config, Mapping):
+            raise RuleConfigError(f'rule #{index}: must be a mapping, got {type(config).__name__}')
+        self._config = dict(config)
+        self._used: set[str] = set()
+        name = self._config.get('name')
+        self.rule = name if isinstance(name, str) and name else f'#{index}'
+
+    def error(self, key: str, problem: str) -> RuleConfigError:
+        return RuleConfigError(f'rule {self.rule!r}: field {key!r}: {problem}')
+
+    def raw(self, key: str, default: Any = _REQUIRED) -> Any:
+        self._used.add(key)
+        if key not in self._config:
+            if default is _REQUIRED:
+                raise self.error(key, 'is required')
+            return default
+        return self._config[key]
+
+    def string(self, key: str, default: Any = _REQUIRED) -> str:
+        value = self.raw(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f'must be a non-empty string, got {value!r}')
+        return value
+
+    def number(self, key: str, default: Any = _REQUIRED, minimum: float = 0.0) -> float:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(key, f'must be a number, got {value!r}')
+        if value < minimum:
+            raise self.error(key, f'must be >= {minimum:g}, got {value!r}')
+        return float(value)
+
+    def strings(self, key: str, default: Any = _REQUIRED) -> list[str]:
+        value = self.raw(key, default)
+        if (not isinstance(value, (list, tuple))
+                or not all(isinstance(v, str) and v for v in value)):
+            raise self.error(key, f'must be a list of non-empty strings, got {value!r}')
+        return list(value)
+
+    def settings(self) -> RuleSettings:
+        name = self.string('name')
+        classes = self.strings('classes', ['person'])
+        if not classes:
+            raise self.error('classes', 'must not be empty')
+        windows = []
+        for text in self.strings('time_windows', []):
+            try:
+                windows.append(TimeWindow.parse(text))
+            except ValueError as problem:
+                raise self.error('time_windows', str(problem)) from None
+        tz_name = self.string('timezone', DEFAULT_TIMEZONE)
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.error('timezone', f'unknown time zone {tz_name!r}') from None
+        return RuleSettings(name=name, camera=self.string('camera'), classes=frozenset(classes),
+                            time_windows=tuple(windows), timezone=tz,
+                            min_duration_s=self.number('min_duration_s', 0.0))
+
+    def zone(self, key: str) -> Zone:
+        try:
+            return Zone(self.rule, np.asarray(self.raw(key), dtype=float))
+        except (ZoneConfigError, TypeError, ValueError) as problem:
+            raise self.error(key, str(problem)) from None
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._config) - self._used)
+        if unknown:
+            raise RuleConfigError(f'rule {self.rule!r}: unknown field(s) {", ".join(map(repr, unknown))}')
+
+
+def _zone_intrusion(fields: _Fields) -> Rule:
+    return ZoneIntrusionRule(fields.settings(), fields.zone('zone'))
+
+
+RULE_PARSERS: dict[str, Callable[[_Fields], Rule]] = {
+    ZoneIntrusionRule.kind: _zone_intrusion,
+}
+
+
+def parse_rule(config: Mapping[str, Any], index: int = 0) -> Rule:
+    """One rule from its config dict (``kind`` selects the rule type)."""
+    fields = _Fields(config, index)
+    kind = fields.string('kind')
+    parser = RULE_PARSERS.get(kind)
+    if parser is None:
+        raise fields.error('kind', f'unknown rule kind {kind!r}; known: {", ".join(sorted(RULE_PARSERS))}')
+    rule = parser(fields)
+    fields.finish()
+    return rule
+
+
+def parse_rules(configs: Iterable[Mapping[str, Any]]) -> list[Rule]:
+    """All rules of a config list; names must be unique."""
+    if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Iterable):
+        raise RuleConfigError(f'rules must be a list of mappings, got {type(configs).__name__}')
+    rules = [parse_rule(config, index) for index, config in enumerate(configs)]
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.name in seen or rule.name == MANUAL_RULE:
+            raise RuleConfigError(f'rule {rule.name!r}: field \'name\': '
+                                  + ('is reserved' if rule.name == MANUAL_RULE else 'is used twice'))
+        seen.add(rule.name)
+    return rules
+
+
+@dataclass
+class _Condition:
+    """Debounced state of one rule on its camera."""
+
+    onset_ns: int | None = None
+    last_true_ns: int | None = None
+
+
+class RuleEngine:
+    """Applies rules to detections and keeps the incident lifecycle per camera.
+
+    All times are message stamps passed in (no clock is read). ``end_hold_s``: a
+    condition must stay false this long before its incident ends (also the gap a
+    condition may have, e.g. a missed detection, without restarting ``min_duration_s``).
+    ``cooldown_s``: after an incident ends, its rules cannot open a new one on that camera
+    for this long. ``manual_duration_s``: length of a :meth:`trigger` incident.
+    """
+
+    def __init__(self, rules: Sequence[Rule], end_hold_s: float = 3.0, cooldown_s: float = 0.0,
+                 manual_duration_s: float = 10.0,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        for label, value in (('end_hold_s', end_hold_s), ('cooldown_s', cooldown_s),
+                             ('manual_duration_s', manual_duration_s)):
+            if not (math.isfinite(value) and value >= 0):
+                raise RuleConfigError(f'rule engine: {label} must be a finite number >= 0, got {value!r}')
+        self.rules = list(rules)
+        self._hold_ns = int(end_hold_s * 1e9)
+        self._cooldown_ns = int(cooldown_s * 1e9)
+        self._manual_ns = int(manual_duration_s * 1e9)
+        self._new_id = new_id
+        self._conditions = {rule.name: _Condition() for rule in self.rules}
+        self._open: dict[str, Incident] = {}
+        self._active_until_ns: dict[str, int] = {}
+        self._cooldown_until_ns: dict[tuple[str, str], int] = {}
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return list(self._open.values())
+
+    def update(self, camera: str, stamp_ns: int, detections: Detections) -> list[IncidentUpdate]:
+        """Apply the camera's rules to one frame's detections."""
+        updates = self._expire(stamp_ns, [camera])
+        for rule in self.rules:
+            if rule.camera != camera:
+                continue
+            violating = rule.violating(stamp_ns, detections)
+            if not rule.settings.active_at(stamp_ns):
+                continue
+            if self._debounced(rule, stamp_ns, len(violating) > 0):
+                updates += self._fire(camera, rule.name, rule.kind, stamp_ns, violating,
+                                      reason=f'{rule.kind} {rule.name}')
+        return updates
+
+    def trigger(self, camera: str, stamp_ns: int, source: str, reason: str,
+                duration_s: float | None = None) -> list[IncidentUpdate]:
+        """A manual/external incident of fixed duration (ignores cooldown: a person asked)."""
+        if duration_s is not None and not (math.isfinite(duration_s) and duration_s >= 0):
+            raise ValueError(f'trigger on {camera!r}: duration_s must be a finite number >= 0, '
+                             f'got {duration_s!r}')
+        duration_ns = self._manual_ns if duration_s is None else int(duration_s * 1e9)
+        updates = self._expire(stamp_ns, [camera])
+        updates += self._fire(camera, MANUAL_RULE, MANUAL_RULE, stamp_ns, Detections.empty(),
+                              reason=f'{source}: {reason}', active_until_ns=stamp_ns + duration_ns)
+        return updates
+
+    def tick(self, stamp_ns: int) -> list[IncidentUpdate]:
+        """End incidents whose hold expired, also on cameras that sent nothing since."""
+        return self._expire(stamp_ns, list(self._open))
+
+    def _debounced(self, rule: Rule, stamp_ns: int, is_true: bool) -> bool:
+        """Condition true for at least ``min_duration_s`` (gaps up to end_hold_s allowed)."""
+        state = self._conditions[rule.name]
+        if not is_true:
+            return False
+        if state.last_true_ns is None or stamp_ns - state.last_true_ns > self._hold_ns:
+            state.onset_ns = stamp_ns
+        state.last_true_ns = stamp_ns
+        return stamp_ns - state.onset_ns >= int(rule.settings.min_duration_s * 1e9)
+
+    def _fire(self, camera: str, rule: str, kind: str, stamp_ns: int, violating: Detections,
+              reason: str, active_until_ns: int | None = None) -> list[IncidentUpdate]:
+        until = stamp_ns + self._hold_ns if active_until_ns is None else active_until_ns
+        incident = self._open.get(camera)
+        if incident is None:
+            if rule != MANUAL_RULE and stamp_ns < self._cooldown_until_ns.get((camera, rule), stamp_ns):
+                return []
+            incident = Incident(id=self._new_id(), rule=rule, camera=camera, kind=kind,
+                                started_ns=stamp_ns, updated_ns=stamp_ns,
+                                rules=[rule], reasons=[reason])
+            incident.add_objects(stamp_ns, violating)
+            self._open[camera] = incident
+            self._active_until_ns[camera] = until
+            return [IncidentUpdate('start', incident)]
+        changed = incident.add_objects(stamp_ns, violating)
+        if rule not in incident.rules:
+            incident.rules.append(rule)
+            changed = True
+        if reason not in incident.reasons:
+            incident.reasons.append(reason)
+            changed = True
+        changed |= until > self._active_until_ns[camera] and rule == MANUAL_RULE
+        incident.updated_ns = max(incident.updated_ns, stamp_ns)
+        self._active_until_ns[camera] = max(self._active_until_ns[camera], until)
+        return [IncidentUpdate('update', incident)] if changed else []
+
+    def _expire(self, stamp_ns: int, cameras: Iterable[str]) -> list[IncidentUpdate]:
+        updates = []
+        for camera in cameras:
+            incident = self._open.get(camera)
+            if incident is None or stamp_ns < self._active_until_ns[camera]:
+                continue
+            incident.ended_ns = self._active_until_ns.pop(camera)
+            del self._open[camera]
+            for rule in incident.rules:
+                self._cooldown_until_ns[(camera, rule)] = incident.ended_ns + self._cooldown_ns
+            updates.append(IncidentUpdate('end', incident))
+        return updates
