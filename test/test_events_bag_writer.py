@@ -147,8 +147,16 @@ def test_bag_is_written_in_small_chunks(written_bag):
 def test_writer_rejects_bad_use(tmp_path):
     with pytest.raises(BagWriterError, match='unknown message types'):
         IncidentBagWriter(tmp_path / 'a', {'/x': 'no_msgs/msg/Nothing'})
-    with pytest.raises(BagWriterError, match='no topics'):
-        IncidentBagWriter(tmp_path / 'b', {})
+    with IncidentBagWriter(tmp_path / 'b', {}) as late:  # topics may be declared later
+        late.add_topic('/vss/events', 'std_msgs/msg/String')
+        late.write('/vss/events', T0, string_cdr(vss_typestore(), 'late'))
+        with pytest.raises(BagWriterError, match='declared twice'):
+            late.add_topic('/vss/events', 'std_msgs/msg/String')
+        with pytest.raises(BagWriterError, match="unknown message type 'x/msg/Y'"):
+            late.add_topic('/y', 'x/msg/Y')
+    with Reader(tmp_path / 'b') as reader:
+        assert [c.topic for c in reader.connections] == ['/vss/events']
+        assert reader.message_count == 1
     writer = IncidentBagWriter(tmp_path / 'c', {'/vss/events': 'std_msgs/msg/String'})
     with pytest.raises(BagWriterError, match="topic '/other' was not declared"):
         writer.write('/other', T0, b'')

@@ -29,8 +29,8 @@ from typing import BinaryIO
 from mcap.exceptions import McapError
 from mcap.records import Channel, Message
 from mcap.stream_reader import StreamReader
-from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
-                                QosTime)
+from rosbags.interfaces import (Connection, Qos, QosDurability, QosHistory, QosLiveliness,
+                                QosReliability, QosTime)
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.storage_mcap import McapWriter
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -110,35 +110,49 @@ class IncidentBagWriter:
     def __init__(self, path: Path, topics: Mapping[str, str], *,
                  latched: Collection[str] | None = None, flush_interval_s: float = 1.0,
                  typestore: Typestore | None = None) -> None:
-        if not topics:
-            raise BagWriterError(f'incident bag {path}: no topics given')
         if not flush_interval_s > 0:
             raise BagWriterError(f'incident bag {path}: flush_interval_s must be > 0, '
                                  f'got {flush_interval_s!r}')
-        typestore = typestore or vss_typestore()
+        self._typestore = typestore or vss_typestore()
         unknown = {topic: msgtype for topic, msgtype in topics.items()
-                   if msgtype not in typestore.types}
+                   if msgtype not in self._typestore.types}
         if unknown:
             raise BagWriterError(f'incident bag {path}: unknown message types {unknown}')
-        latched_topics = (set(latched) if latched is not None
-                          else {t for t in topics if is_latched_by_convention(t)})
+        self._latched = frozenset(latched) if latched is not None else None
         self.path = Path(path)
         self._flush_interval_ns = int(flush_interval_s * 1e9)
         self._writer = Writer(self.path, version=ROSBAG2_VERSION,
                               storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
-        self._connections = {
-            topic: self._writer.add_connection(
-                topic, msgtype, typestore=typestore,
-                offered_qos_profiles=[_TRANSIENT_LOCAL] if topic in latched_topics else [])
-            for topic, msgtype in topics.items()}
+        self._connections: dict[str, Connection] = {}
         self._chunk_first_stamp_ns: int | None = None
         self._closed = False
         self.message_count = 0
+        for topic, msgtype in topics.items():
+            self.add_topic(topic, msgtype)
 
     @property
     def mcap_path(self) -> Path:
         return self.path / f'{self.path.name}.mcap'
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self._connections)
+
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        """Declare one more topic (MCAP allows channels to appear mid-file)."""
+        if self._closed:
+            raise BagWriterError(f'incident bag {self.path} is closed')
+        if msgtype not in self._typestore.types:
+            raise BagWriterError(f'incident bag {self.path}: unknown message type {msgtype!r} '
+                                 f'for topic {topic!r}')
+        if topic in self._connections:
+            raise BagWriterError(f'incident bag {self.path}: topic {topic!r} declared twice')
+        latched = (topic in self._latched if self._latched is not None
+                   else is_latched_by_convention(topic))
+        self._connections[topic] = self._writer.add_connection(
+            topic, msgtype, typestore=self._typestore,
+            offered_qos_profiles=[_TRANSIENT_LOCAL] if latched else [])
 
     def write(self, topic: str, stamp_ns: int, payload_cdr: bytes) -> None:
         if self._closed:
@@ -173,6 +187,19 @@ class IncidentBagWriter:
             return
         self._closed = True
         self._writer.close()
+
+    def abort(self) -> None:
+        """Give up the bag (after a disk error): no summary, no metadata.yaml; never raises.
+
+        What reached the disk stays readable with :func:`read_unfinished_mcap`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._writer.abort()
+        except OSError:
+            pass  # the disk already failed; nothing more to save
 
     def __enter__(self) -> IncidentBagWriter:
         return self
