@@ -228,3 +228,101 @@ def test_missing_fields_and_duplicates():
 def test_trigger_rejects_negative_duration():
     with pytest.raises(ValueError, match="trigger on 'cam01': duration_s must be"):
         engine().trigger('cam01', NOON_NS, 'operator', 'x', duration_s=-1)
+
+
+def violations(rule, frames, start_ns=NOON_NS, period_s=0.1):
+    """Per frame, the sorted track ids the rule reports."""
+    return [sorted(rule.violating(start_ns + int(i * period_s * SECOND), frame).track_ids.tolist())
+            for i, frame in enumerate(frames)]
+
+
+def test_crowding_needs_min_count_for_min_duration():
+    rules = engine(rule_config(name='crowd', kind='crowding', min_count=3, min_duration_s=1.0),
+                   end_hold_s=0.5)
+    two = detections(person(1, 150, 150), person(2, 200, 200), person(3, 500, 200))
+    three = detections(person(1, 150, 150), person(2, 200, 200), person(3, 250, 250))
+    assert run(rules, 'cam01', [two] * 30) == []
+    events = run(rules, 'cam01', [three] * 15 + [two] * 10, start_ns=NOON_NS + 10 * SECOND)
+    assert events == [(10, 'start', 'id0'), (19, 'end', 'id0')]
+
+
+def test_loitering_per_track_with_gap_tolerance():
+    rule = parse_rule(rule_config(kind='loitering', dwell_s=2.0, max_gap_s=0.5))
+    walker = [detections(person(5, 200, 200), person(6, 120, 120))] * 15  # both 1.5 s
+    staying = [detections(person(5, 200, 200))] * 10  # 5 stays to 2.5 s
+    result = violations(rule, walker + staying)
+    assert result[19] == [] and result[20] == [5] and result[-1] == [5]
+    # Track 5 gone 1 s (> max_gap_s) and back: its dwell time starts over.
+    later = [Detections.empty()] * 10 + [detections(person(5, 200, 200))] * 5
+    assert violations(rule, later, start_ns=NOON_NS + 3 * SECOND) == [[]] * 15
+    # Untracked people cannot loiter.
+    untracked = [detections(person(-1, 200, 200))] * 40
+    assert violations(rule, untracked, start_ns=NOON_NS + 100 * SECOND) == [[]] * 40
+
+
+def walk(track_id, points):
+    return [detections(person(track_id, x, y)) for x, y in points]
+
+
+def test_line_crossing_direction_and_segment_extent():
+    # Vertical line x=300 from (300,100) down to (300,400): looking "down" the image,
+    # the left side (as seen from the first point) is larger x.
+    config = rule_config(kind='line_crossing', line=[[300, 100], [300, 400]])
+    config.pop('zone')
+    east = walk(1, [(250, 200), (290, 200), (310, 200), (350, 200)])
+    west = walk(2, [(350, 200), (310, 200), (290, 200)])
+    beside = walk(3, [(250, 450), (350, 450)])  # passes below the segment
+    both = parse_rule(config)
+    assert violations(both, east) == [[], [], [1], []]
+    assert violations(both, west, start_ns=NOON_NS + SECOND) == [[], [], [2]]
+    assert violations(both, beside, start_ns=NOON_NS + 2 * SECOND) == [[], []]
+    one_way = parse_rule({**config, 'direction': 'left_to_right'})
+    assert violations(one_way, west) == [[], [], [2]]
+    assert violations(one_way, walk(1, [(290, 200), (310, 200)]), start_ns=NOON_NS + SECOND) == [[], []]
+    other_way = parse_rule({**config, 'direction': 'right_to_left'})
+    assert violations(other_way, walk(1, [(290, 200), (310, 200)])) == [[], [1]]
+
+
+def test_line_crossing_forgets_stale_tracks():
+    config = rule_config(kind='line_crossing', line=[[300, 100], [300, 400]], max_gap_s=1.0)
+    config.pop('zone')
+    rule = parse_rule(config)
+    assert violations(rule, walk(1, [(290, 200), (310, 200)]), period_s=5.0) == [[], []]
+
+
+def bag(x, y, track_id=-1):
+    return [x - 15, y - 30, x + 15, y], 'suitcase', track_id
+
+
+def test_object_left_behind():
+    config = {'name': 'bag', 'kind': 'object_left_behind', 'camera': 'cam01',
+              'stationary_s': 3.0, 'person_distance_px': 100}
+    rule = parse_rule(config)
+    owner_near = [detections(bag(400, 300), person(1, 450, 300))] * 20       # 2 s attended
+    alone = [detections(bag(402, 301), person(1, 700, 300))] * 35            # owner walked off
+    result = violations(rule, owner_near + alone)
+    first_alarm = next(i for i, ids in enumerate(result) if ids)
+    assert first_alarm == 19 + 30  # 3 s after the person was last near it
+    assert parse_rule(config).violating(NOON_NS, detections(bag(400, 300))).labels == ()
+    # A moving bag (carried) never alarms.
+    carried = [detections(bag(100 + 20 * i, 300)) for i in range(50)]
+    assert all(ids == [] for ids in violations(parse_rule(config), carried))
+
+
+@pytest.mark.parametrize('config, message', [
+    ({'kind': 'crowding'}, "field 'min_count': is required"),
+    ({'kind': 'crowding', 'min_count': 2.5}, "field 'min_count': must be an integer"),
+    ({'kind': 'loitering'}, "field 'dwell_s': is required"),
+    ({'kind': 'line_crossing', 'line': [[0, 0]]}, "field 'line': must be two [x, y] points"),
+    ({'kind': 'line_crossing', 'line': [[1, 1], [1, 1]]}, "field 'line': the two points must differ"),
+    ({'kind': 'line_crossing', 'line': [[0, 0], [1, 1]], 'direction': 'up'},
+     "field 'direction': must be one of both, left_to_right, right_to_left"),
+    ({'kind': 'object_left_behind', 'stationary_s': 5, 'zone': [[0, 0]]}, "field 'zone': zone"),
+])
+def test_invalid_configs_of_other_rules(config, message):
+    base = {'name': 'r', 'camera': 'cam01'}
+    if config['kind'] in ('crowding', 'loitering'):
+        base['zone'] = DOOR
+    with pytest.raises(RuleConfigError) as error:
+        parse_rule({**base, **config})
+    assert str(error.value).startswith(f"rule 'r': {message}")

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError, foot_points
 
@@ -111,6 +111,12 @@ class Rule(ABC):
         """
 
 
+def _in_zone(zone: Zone | None, detections: Detections, classes: frozenset[str]) -> Detections:
+    """Detections of ``classes`` standing (box bottom-centre) inside ``zone`` (None: anywhere)."""
+    candidates = detections.of_class(*classes)
+    return candidates if zone is None else candidates.select(zone.contains(foot_points(candidates.boxes)))
+
+
 class ZoneIntrusionRule(Rule):
     """Objects of the given classes standing (box bottom-centre) inside a polygon."""
 
@@ -121,8 +127,158 @@ class ZoneIntrusionRule(Rule):
         self.zone = zone
 
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        return _in_zone(self.zone, detections, self.settings.classes)
+
+
+class CrowdingRule(Rule):
+    """At least ``min_count`` objects in the zone (for ``min_duration_s``)."""
+
+    kind = 'crowding'
+
+    def __init__(self, settings: RuleSettings, zone: Zone, min_count: int) -> None:
+        super().__init__(settings)
+        self.zone, self.min_count = zone, min_count
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        inside = _in_zone(self.zone, detections, self.settings.classes)
+        return inside if len(inside) >= self.min_count else Detections.empty()
+
+
+class LoiteringRule(Rule):
+    """A tracked object in the zone for ``dwell_s`` (absences up to ``max_gap_s`` forgiven).
+
+    Needs tracker ids: untracked detections cannot loiter.
+    """
+
+    kind = 'loitering'
+
+    def __init__(self, settings: RuleSettings, zone: Zone, dwell_s: float, max_gap_s: float) -> None:
+        super().__init__(settings)
+        self.zone = zone
+        self._dwell_ns, self._gap_ns = int(dwell_s * 1e9), int(max_gap_s * 1e9)
+        self._entered_ns: dict[int, int] = {}
+        self._last_seen_ns: dict[int, int] = {}
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        inside = _in_zone(self.zone, detections, self.settings.classes)
+        for track_id in inside.track_ids.tolist():
+            if track_id == UNTRACKED:
+                continue
+            if stamp_ns - self._last_seen_ns.get(track_id, stamp_ns - self._gap_ns - 1) > self._gap_ns:
+                self._entered_ns[track_id] = stamp_ns
+            self._last_seen_ns[track_id] = stamp_ns
+        for track_id, seen in list(self._last_seen_ns.items()):
+            if stamp_ns - seen > self._gap_ns:
+                del self._last_seen_ns[track_id], self._entered_ns[track_id]
+        return inside.select(np.array(
+            [t != UNTRACKED and stamp_ns - self._entered_ns[t] >= self._dwell_ns
+             for t in inside.track_ids.tolist()], dtype=bool))
+
+
+LINE_DIRECTIONS = ('both', 'left_to_right', 'right_to_left')
+
+
+class LineCrossingRule(Rule):
+    """A tracked object's foot point crossing the segment ``line`` (first -> second point).
+
+    "Left"/"right" are as seen standing on the first point looking at the second, in
+    image coordinates (y down). The condition is true in the frame of the crossing.
+    """
+
+    kind = 'line_crossing'
+
+    def __init__(self, settings: RuleSettings, line: np.ndarray, direction: str,
+                 max_gap_s: float) -> None:
+        super().__init__(settings)
+        self.line, self.direction = line, direction
+        self._gap_ns = int(max_gap_s * 1e9)
+        self._last_point: dict[int, tuple[int, np.ndarray]] = {}  # track -> (stamp, foot point)
+
+    def _side(self, points: np.ndarray) -> np.ndarray:
+        """> 0 right of the line, < 0 left (image y axis points down)."""
+        (ax, ay), (bx, by) = self.line
+        return (bx - ax) * (points[:, 1] - ay) - (by - ay) * (points[:, 0] - ax)
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
         candidates = detections.of_class(*self.settings.classes)
-        return candidates.select(self.zone.contains(foot_points(candidates.boxes)))
+        points = foot_points(candidates.boxes)
+        crossed = np.zeros(len(candidates), dtype=bool)
+        for index, track_id in enumerate(candidates.track_ids.tolist()):
+            if track_id == UNTRACKED:
+                continue
+            previous = self._last_point.get(track_id)
+            self._last_point[track_id] = (stamp_ns, points[index])
+            if previous is not None and stamp_ns - previous[0] <= self._gap_ns:
+                crossed[index] = self._crosses(previous[1], points[index])
+        self._last_point = {t: seen for t, seen in self._last_point.items()
+                            if stamp_ns - seen[0] <= self._gap_ns}
+        return candidates.select(crossed)
+
+    def _crosses(self, start: np.ndarray, end: np.ndarray) -> bool:
+        before, after = self._side(np.stack((start, end)))
+        if before == 0 or np.sign(before) == np.sign(after) or after == 0:
+            return False
+        # The movement must pass between the line's end points, not beside them.
+        (dx, dy), offsets = end - start, self.line - start
+        movement_side = dx * offsets[:, 1] - dy * offsets[:, 0]
+        if np.sign(movement_side[0]) == np.sign(movement_side[1]):
+            return False
+        going_right = before < 0 < after
+        return (self.direction == 'both'
+                or (self.direction == 'left_to_right') == going_right)
+
+
+@dataclass
+class _LeftObject:
+    label: str
+    track_id: int
+    anchor: np.ndarray  # bottom-centre where it was first put down
+    box: np.ndarray
+    first_seen_ns: int
+    last_seen_ns: int
+    attended_ns: int  # last time a person was near it
+
+
+class ObjectLeftBehindRule(Rule):
+    """A bag-like object stationary for ``stationary_s`` with no person within reach.
+
+    Objects are followed by position (bottom-centre within ``max_move_px``), because
+    trackers often drop ids of small static objects.
+    """
+
+    kind = 'object_left_behind'
+    DEFAULT_CLASSES = ('backpack', 'handbag', 'suitcase')
+
+    def __init__(self, settings: RuleSettings, zone: Zone | None, person_classes: frozenset[str],
+                 stationary_s: float, max_move_px: float, person_distance_px: float,
+                 max_gap_s: float) -> None:
+        super().__init__(settings)
+        self.zone, self.person_classes = zone, person_classes
+        self._stationary_ns, self._gap_ns = int(stationary_s * 1e9), int(max_gap_s * 1e9)
+        self.max_move_px, self.person_distance_px = max_move_px, person_distance_px
+        self._objects: list[_LeftObject] = []
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        things = _in_zone(self.zone, detections, self.settings.classes)
+        people = foot_points(detections.of_class(*self.person_classes).boxes)
+        seen: list[_LeftObject] = []
+        for box, point, label, track_id in zip(things.boxes, foot_points(things.boxes),
+                                               things.labels, things.track_ids.tolist()):
+            known = next((o for o in self._objects if o.label == label and o not in seen
+                          and np.linalg.norm(o.anchor - point) <= self.max_move_px), None)
+            if known is None:
+                known = _LeftObject(label, track_id, point, box, stamp_ns, stamp_ns, stamp_ns)
+                self._objects.append(known)
+            known.box, known.last_seen_ns = box, stamp_ns
+            if len(people) and np.min(np.linalg.norm(people - point, axis=1)) <= self.person_distance_px:
+                known.attended_ns = stamp_ns
+            seen.append(known)
+        self._objects = [o for o in self._objects if stamp_ns - o.last_seen_ns <= self._gap_ns]
+        left = [o for o in seen if stamp_ns - o.attended_ns >= self._stationary_ns]
+        if not left:
+            return Detections.empty()
+        return Detections(np.array([o.box for o in left], np.float32), np.ones(len(left), np.float32),
+                          tuple(o.label for o in left), np.array([o.track_id for o in left]))
 
 
 class _Fields:
@@ -168,9 +324,9 @@ class _Fields:
             raise self.error(key, f'must be a list of non-empty strings, got {value!r}')
         return list(value)
 
-    def settings(self) -> RuleSettings:
+    def settings(self, default_classes: Sequence[str] = ('person',)) -> RuleSettings:
         name = self.string('name')
-        classes = self.strings('classes', ['person'])
+        classes = self.strings('classes', list(default_classes))
         if not classes:
             raise self.error('classes', 'must not be empty')
         windows = []
@@ -188,11 +344,39 @@ class _Fields:
                             time_windows=tuple(windows), timezone=tz,
                             min_duration_s=self.number('min_duration_s', 0.0))
 
-    def zone(self, key: str) -> Zone:
+    def integer(self, key: str, default: Any = _REQUIRED, minimum: int = 0) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f'must be an integer, got {value!r}')
+        if value < minimum:
+            raise self.error(key, f'must be >= {minimum}, got {value!r}')
+        return value
+
+    def choice(self, key: str, options: Sequence[str], default: Any = _REQUIRED) -> str:
+        value = self.raw(key, default)
+        if value not in options:
+            raise self.error(key, f'must be one of {", ".join(options)}; got {value!r}')
+        return value
+
+    def zone(self, key: str, default: Any = _REQUIRED) -> Zone | None:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None
         try:
-            return Zone(self.rule, np.asarray(self.raw(key), dtype=float))
+            return Zone(self.rule, np.asarray(value, dtype=float))
         except (ZoneConfigError, TypeError, ValueError) as problem:
             raise self.error(key, str(problem)) from None
+
+    def segment(self, key: str) -> np.ndarray:
+        try:
+            points = np.asarray(self.raw(key), dtype=float)
+        except (TypeError, ValueError):
+            points = np.zeros(0)
+        if points.shape != (2, 2) or not np.isfinite(points).all():
+            raise self.error(key, 'must be two [x, y] points')
+        if np.allclose(points[0], points[1]):
+            raise self.error(key, 'the two points must differ')
+        return points
 
     def finish(self) -> None:
         unknown = sorted(set(self._config) - self._used)
@@ -204,8 +388,36 @@ def _zone_intrusion(fields: _Fields) -> Rule:
     return ZoneIntrusionRule(fields.settings(), fields.zone('zone'))
 
 
+def _crowding(fields: _Fields) -> Rule:
+    return CrowdingRule(fields.settings(), fields.zone('zone'), fields.integer('min_count', minimum=1))
+
+
+def _loitering(fields: _Fields) -> Rule:
+    return LoiteringRule(fields.settings(), fields.zone('zone'), fields.number('dwell_s'),
+                         fields.number('max_gap_s', 2.0))
+
+
+def _line_crossing(fields: _Fields) -> Rule:
+    return LineCrossingRule(fields.settings(), fields.segment('line'),
+                            fields.choice('direction', LINE_DIRECTIONS, 'both'),
+                            fields.number('max_gap_s', 2.0))
+
+
+def _object_left_behind(fields: _Fields) -> Rule:
+    person_classes = fields.strings('person_classes', ['person'])
+    return ObjectLeftBehindRule(
+        fields.settings(ObjectLeftBehindRule.DEFAULT_CLASSES), fields.zone('zone', None),
+        frozenset(person_classes), fields.number('stationary_s'),
+        fields.number('max_move_px', 15.0), fields.number('person_distance_px', 150.0),
+        fields.number('max_gap_s', 2.0))
+
+
 RULE_PARSERS: dict[str, Callable[[_Fields], Rule]] = {
     ZoneIntrusionRule.kind: _zone_intrusion,
+    CrowdingRule.kind: _crowding,
+    LoiteringRule.kind: _loitering,
+    LineCrossingRule.kind: _line_crossing,
+    ObjectLeftBehindRule.kind: _object_left_behind,
 }
 
 
