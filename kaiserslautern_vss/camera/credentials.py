@@ -6,13 +6,15 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from kaiserslautern_vss.camera.source_types import SourceError
+
 MASK = '***'
 # Query parameters cameras commonly take secrets in (compared case-insensitively).
 SECRET_QUERY_KEYS = frozenset({'password', 'pwd', 'pass', 'passwd', 'token', 'auth', 'key', 'secret'})
 
 
-class CredentialsError(RuntimeError):
-    """A configured password cannot be obtained; the message names where it was looked for."""
+class CredentialsError(SourceError):
+    """A configured password cannot be obtained; the message names where it was looked for, never the secret."""
 
 
 def _host_port(netloc: str) -> str:

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from kaiserslautern_vss.camera.capture_sources import RtspSource, V4l2Source
 from kaiserslautern_vss.camera.credentials import mask_url
 from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.frame import Frame
+from kaiserslautern_vss.camera.http_sources import HttpMjpegSource, HttpSnapshotSource
+from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySource
 from kaiserslautern_vss.camera.source_types import (CountingSource, EndOfStream, FrameSource, ProbingSource,
                                                     SourceConfigError, SourceCounters, SourceError,
                                                     SourceSettings)
+from kaiserslautern_vss.camera.test_pattern_source import TestPatternSource
 
-__all__ = ['CountingSource', 'EndOfStream', 'Frame', 'FrameSource', 'ProbingSource', 'SourceConfigError',
-           'SourceCounters', 'SourceError', 'SourceSettings', 'VideoFileSource', 'open_source']
+__all__ = ['CountingSource', 'EndOfStream', 'Frame', 'FrameSource', 'HttpMjpegSource', 'HttpSnapshotSource',
+           'ImageDirectorySource', 'ProbingSource', 'RtspSource', 'SourceConfigError', 'SourceCounters',
+           'SourceError', 'SourceSettings', 'TestPatternSource', 'V4l2Source', 'VideoFileSource', 'open_source']
 
 SCHEMES = ('file', 'rtsp', 'rtsps', 'http', 'https', 'v4l2', 'dir', 'testpattern')
 
@@ -59,5 +64,22 @@ def open_source(url: str, settings: SourceSettings) -> FrameSource:
     size = {'max_width': settings.max_width, 'max_height': settings.max_height}
     if scheme == 'file':
         return VideoFileSource(path, realtime=settings.realtime, loop=settings.loop, **size)
+    if scheme in ('rtsp', 'rtsps'):
+        return RtspSource(url, settings)
+    if scheme in ('http', 'https'):
+        return HttpSnapshotSource(url, settings) if settings.snapshot_rate_hz > 0 else HttpMjpegSource(url, settings)
+    if scheme == 'v4l2':
+        mode = _query(parts.query, url, {'width', 'height', 'fps'})
+        return V4l2Source(path, settings, int(mode.get('width', 0)), int(mode.get('height', 0)), mode.get('fps', 0.0))
+    if scheme == 'dir':
+        rate = _query(parts.query, url, {'fps'}).get('fps', 10.0)
+        return ImageDirectorySource(path, rate, realtime=settings.realtime, loop=settings.loop, **size)
+    if scheme == 'testpattern':
+        mode = _query(parts.query, url, {'width', 'height', 'fps'})
+        try:
+            return TestPatternSource(int(mode.get('width', 768)), int(mode.get('height', 576)),
+                                     mode.get('fps', 10.0), realtime=settings.realtime)
+        except ValueError as error:
+            raise SourceConfigError(f'{mask_url(url)}: {error}') from None
     raise SourceConfigError(f'unsupported source URL {mask_url(url)}; expected a video path or one of the '
                             f'schemes {", ".join(SCHEMES)}')
