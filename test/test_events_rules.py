@@ -304,6 +304,9 @@ def test_object_left_behind():
     first_alarm = next(i for i, ids in enumerate(result) if ids)
     assert first_alarm == 19 + 30  # 3 s after the person was last near it
     assert parse_rule(config).violating(NOON_NS, detections(bag(400, 300))).labels == ()
+    # Two alike bags side by side are followed separately; only the unattended one alarms.
+    pair = [detections(bag(400, 300, 1), bag(600, 300, 2), person(9, 620, 300))] * 31
+    assert violations(parse_rule(config), pair)[-1] == [1]
     # A moving bag (carried) never alarms.
     carried = [detections(bag(100 + 20 * i, 300)) for i in range(50)]
     assert all(ids == [] for ids in violations(parse_rule(config), carried))

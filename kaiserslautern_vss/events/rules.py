@@ -2,7 +2,9 @@
 
 A rule looks at one camera's detections and names the objects that violate it (an empty
 selection means "condition false"). The :class:`RuleEngine` turns those conditions into
-incident lifecycles with hysteresis, cooldown and merging.
+incident lifecycles with hysteresis, cooldown and merging. Kinds: ``zone_intrusion``,
+``crowding``, ``loitering``, ``line_crossing``, ``object_left_behind`` (see
+:data:`RULE_PARSERS` and each rule class for its fields).
 
 Merging: there is at most one open incident per camera. A rule (or a manual trigger)
 that fires while another incident is open on the same camera joins that incident as an
@@ -228,13 +230,12 @@ class LineCrossingRule(Rule):
                 or (self.direction == 'left_to_right') == going_right)
 
 
-@dataclass
+@dataclass(eq=False)  # identity matters: two bags may look alike
 class _LeftObject:
     label: str
     track_id: int
     anchor: np.ndarray  # bottom-centre where it was first put down
     box: np.ndarray
-    first_seen_ns: int
     last_seen_ns: int
     attended_ns: int  # last time a person was near it
 
@@ -267,7 +268,7 @@ class ObjectLeftBehindRule(Rule):
             known = next((o for o in self._objects if o.label == label and o not in seen
                           and np.linalg.norm(o.anchor - point) <= self.max_move_px), None)
             if known is None:
-                known = _LeftObject(label, track_id, point, box, stamp_ns, stamp_ns, stamp_ns)
+                known = _LeftObject(label, track_id, point, box, stamp_ns, stamp_ns)
                 self._objects.append(known)
             known.box, known.last_seen_ns = box, stamp_ns
             if len(people) and np.min(np.linalg.norm(people - point, axis=1)) <= self.person_distance_px:
