@@ -121,6 +121,14 @@ def _open_session(settings: DetectorSettings) -> ort.InferenceSession:
     return session
 
 
+def _is_single_image_input(inputs: Sequence[ort.NodeArg]) -> bool:
+    """One (batch, 3, height, width) input; a symbolic channel dimension is accepted."""
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return False
+    channels = inputs[0].shape[1]
+    return not isinstance(channels, int) or channels == 3
+
+
 class OnnxDetector:
     """One ONNX detection model. ``detect`` keeps no per-call state on the instance, and
     ONNX Runtime's ``run`` is thread-safe, so one detector may serve several threads."""
@@ -130,7 +138,7 @@ class OnnxDetector:
         self._session = _open_session(settings)
         path = settings.model_path
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, None, 'channels'):
+        if not _is_single_image_input(inputs):
             raise ModelLoadError(f'detection model {path} must take one image input (batch, 3, height, '
                                  f'width); it takes {[(i.name, i.shape) for i in inputs]}')
         model_input = inputs[0]
