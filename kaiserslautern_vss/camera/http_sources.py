@@ -150,6 +150,10 @@ class HttpMjpegSource(_HttpJpegSource):
 
     kind = 'MJPEG stream'
 
+    def __init__(self, url: str, settings: SourceSettings) -> None:
+        super().__init__(url, settings)
+        self._parser = MjpegStreamParser()
+
     def _start(self) -> None:
         self._response = self._request(self.settings.open_timeout_s)
         content_type = Message()

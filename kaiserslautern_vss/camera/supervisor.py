@@ -5,7 +5,9 @@ back (any error or stall closes the source and reopens it, forever, with exponen
 stalls nobody notices (no frame for ``stall_timeout_s`` counts as a failure and shows in
 ``stats().state``), and a camera that comes back but waits out a long backoff (while backing
 off, a source that can :class:`ProbingSource.probe` is probed with a TCP connect every
-``probe_interval_s``; when it turns reachable again the wait ends at once).
+``probe_interval_s``; when it turns from unreachable to reachable the wait ends at once). The
+backoff restarts at ``backoff_initial_s`` after every connection that delivered frames, so
+short outages are bridged by the first quick retries, long ones by the probe.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class SupervisedCamera:
         while not self._stop.is_set():
             self._set_state('connecting')
             source: FrameSource | None = None
+            frames_before = self._frames
             try:
                 source = self.source_factory()
                 source.open()
@@ -143,8 +146,7 @@ class SupervisedCamera:
                     self._source = source
                     self._reconnects += opened_before
                 opened_before = True
-                if self._stream(source):
-                    backoff = self.backoff_initial_s  # the connection delivered: a fresh failure starts small
+                self._stream(source)
             except EndOfStream:
                 self._set_state('ended')
                 _log.info('camera %s: source ended', self.name)
@@ -156,15 +158,20 @@ class SupervisedCamera:
             self._close(source)
             if self._stop.is_set():
                 break
+            if self._frames > frames_before:
+                backoff = self.backoff_initial_s  # the connection delivered: a fresh failure starts small
             self._set_state('backoff')
-            self._back_off(backoff, source)
+            try:
+                self._back_off(backoff, source)
+            except Exception as error:  # noqa: BLE001
+                self._fail(f'probing failed: {error!r}')
+                self._stop.wait(backoff)
             backoff = min(backoff * 2, self.backoff_max_s)
 
-    def _stream(self, source: FrameSource) -> bool:
-        """Read until stop, error (raised) or stall (returns); True when at least one frame arrived."""
+    def _stream(self, source: FrameSource) -> None:
+        """Read until stop, error (raised) or a stall (returns)."""
         self._set_state('streaming')
         last_frame = self._clock()
-        delivered = False
         while not self._stop.is_set():
             frame = source.read(READ_SLICE_S)
             now = self._clock()
@@ -172,12 +179,10 @@ class SupervisedCamera:
                 if now - last_frame > self.stall_timeout_s:
                     self._set_state('stalled')
                     self._fail(f'stalled: no frame for {now - last_frame:.1f} s from {source.describe()}')
-                    return delivered
+                    return
                 continue
             last_frame = now
-            delivered = True
             self._deliver(frame, now)
-        return delivered
 
     def _deliver(self, frame: Frame, now: float) -> None:
         with self._lock:
@@ -192,12 +197,13 @@ class SupervisedCamera:
         if source is None:
             return
         try:
+            counters = source.counters() if isinstance(source, CountingSource) else None
             source.close()
-        except Exception as error:  # noqa: BLE001
-            _log.warning('camera %s: closing %s failed: %s', self.name, source.describe(), error)
+        except Exception as error:  # noqa: BLE001 - a broken source must not end the camera thread
+            counters = None
+            _log.warning('camera %s: closing %s failed: %r', self.name, source.describe(), error)
         with self._lock:
-            if isinstance(source, CountingSource):
-                counters = source.counters()
+            if counters is not None:
                 self._closed_sources_dropped += counters.dropped_frames
                 self._closed_sources_corrupt += counters.corrupt_frames
             self._source = None
