@@ -27,6 +27,11 @@ def share_dir() -> Path:
     return Path(get_package_share_directory(PACKAGE_NAME))
 
 
+def fastdds_profile() -> Path:
+    """Shared-memory transport sized for camera frames, UDP on loopback only."""
+    return share_dir() / 'config' / 'fastdds_localhost.xml'
+
+
 def shared_dir() -> Path | None:
     """The project's read-only ../shared folder (models, sample data) if present."""
     candidates = [Path(os.environ['VSS_SHARED_DIR'])] if os.environ.get('VSS_SHARED_DIR') else []
@@ -47,6 +52,21 @@ def resolve_model_path(configured: str) -> str:
     directories.append(Path.home() / '.local' / 'share' / PACKAGE_NAME / 'models')
     found = next((d / DEFAULT_MODEL_FILE for d in directories if (d / DEFAULT_MODEL_FILE).is_file()), None)
     return str(found) if found else ''
+
+
+SAMPLE_SCHEME = 'sample://'
+
+
+def resolve_sample_url(url: str) -> str:
+    """``sample://vtest.avi`` -> the sample video's path; other URLs unchanged."""
+    if not url.startswith(SAMPLE_SCHEME):
+        return url
+    video = sample_video()
+    if video is None or url[len(SAMPLE_SCHEME):] != SAMPLE_VIDEO_FILE:
+        raise FileNotFoundError(
+            f'{url}: sample video not found; put {SAMPLE_VIDEO_FILE} in ../shared/data or install '
+            "Debian's opencv-doc (scripts/setup_env.sh does)")
+    return str(video)
 
 
 def sample_video() -> Path | None:

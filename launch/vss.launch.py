@@ -8,15 +8,16 @@ Nodes and parameters come from kaiserslautern_vss.bringup.graph, the same code t
 vss-bringup uses where launch_ros is not installed, so both start the same graph.
 """
 
+import os
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.graph import load_graph
-from kaiserslautern_vss.paths import share_dir
+from kaiserslautern_vss.paths import fastdds_profile, share_dir
 
 DEFAULT_CONFIG = str(share_dir() / 'config' / 'vss.yaml')
 RESPAWNED = {'camera_driver'}  # cameras misbehave; the rest should not crash and is not masked
@@ -44,6 +45,9 @@ def _nodes(context):
 
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
+        # Camera frames need a large shared-memory segment; UDP stays on loopback.
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
+                               os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', str(fastdds_profile()))),
         DeclareLaunchArgument('config', default_value=DEFAULT_CONFIG, description='Graph config YAML'),
         DeclareLaunchArgument('cameras', default_value='', description='Comma-separated camera subset'),
         DeclareLaunchArgument('record_root', default_value='', description='Override incident bag root'),

@@ -7,5 +7,7 @@ export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # DDS discovery stays on this host (strict network separation).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+# Camera frames need a large shared-memory segment; UDP stays on loopback.
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_vss_root/config/fastdds_localhost.xml}"
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
 unset _vss_root

@@ -18,7 +18,8 @@ SHARED = REPO_ROOT.parent / 'shared'
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(100, 199)))
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)  # the venv is an ament prefix
+os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO_ROOT / 'config' / 'fastdds_localhost.xml'))  # the venv is an ament prefix
 # Node subprocesses import this checkout, not whatever else is installed.
 os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get('PYTHONPATH')]))
 

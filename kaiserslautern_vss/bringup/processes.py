@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaiserslautern_vss.bringup.graph import NodeSpec, parameters_yaml
+from kaiserslautern_vss.paths import fastdds_profile
 
 RESPAWNED = frozenset({'camera_driver'})
 RESPAWN_DELAY_S = 2.0
@@ -26,6 +27,7 @@ def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(fastdds_profile()))
     env.setdefault('PYTHONUNBUFFERED', '1')
     return env
 

@@ -18,6 +18,7 @@ from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.sources import EndOfStream, SourceError, SourceSettings, open_source
 from kaiserslautern_vss.camera.credentials import mask_url
 from kaiserslautern_vss.parameters.catalogue import CAMERA_DRIVER
+from kaiserslautern_vss.paths import resolve_sample_url
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
@@ -38,11 +39,12 @@ class CameraDriverNode(Node):
         self.min_period_s = 1.0 / self.settings['max_rate_hz'] if self.settings['max_rate_hz'] else 0.0
         self.image_pub = self.create_publisher(Image, camera_topic(camera_id, 'image_raw'), qos.SENSOR)
         self.info_pub = self.create_publisher(CameraInfo, camera_topic(camera_id, 'camera_info'), qos.SENSOR)
-        self.source = open_source(self.settings['url'], SourceSettings(
-            realtime=self.settings['realtime'], loop=self.settings['loop']))
         try:
+            url = resolve_sample_url(self.settings['url'])
+            self.source = open_source(url, SourceSettings(
+                realtime=self.settings['realtime'], loop=self.settings['loop']))
             self.source.open()
-        except SourceError as error:
+        except (SourceError, FileNotFoundError) as error:
             raise StartupError(f'camera {camera_id}: cannot open {mask_url(self.settings["url"])}: {error}')
         self.published = 0
         self.finished = threading.Event()

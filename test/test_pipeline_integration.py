@@ -1,0 +1,170 @@
+"""The whole graph, one process per node, over real DDS on a vtest.avi clip."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from mcap_ros2.reader import read_ros2_messages
+from rclpy.executors import SingleThreadedExecutor
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from vision_msgs.msg import Detection2DArray
+
+from conftest import shared_file, wait_until
+from kaiserslautern_vss.bringup.graph import load_graph
+from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.privacy.regions import head_regions
+from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.image_conversion import image_to_bgr
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+CLIP_FRAMES = range(440, 640)  # 20 s; people step onto the lawn about 8 s in
+PRE_EVENT_S, POST_EVENT_S = 3.0, 2.0
+FRAME_PERIOD_S = 0.1
+
+
+def _clip(tmp_path: Path) -> Path:
+    capture = cv2.VideoCapture(str(shared_file('data/vtest.avi')))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, CLIP_FRAMES.start)
+    path = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (768, 576))
+    for _ in CLIP_FRAMES:
+        ok, frame = capture.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _graph_config(tmp_path: Path, clip: Path) -> Path:
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / 'config' / 'vss.yaml').read_text())
+    demo['/vss/cam01/camera_driver']['ros__parameters']['url'] = str(clip)
+    demo['/vss/event_manager']['ros__parameters'].update(
+        rules_file=str(Path(__file__).resolve().parents[1] / 'config' / 'rules_demo.yaml'),
+        record_root=str(tmp_path / 'recordings'), pre_event_s=PRE_EVENT_S, post_event_s=POST_EVENT_S)
+    path = tmp_path / 'graph.yaml'
+    path.write_text(yaml.safe_dump(demo))
+    return path
+
+
+class Observer:
+    """An in-process node that records what the graph publishes (including image_raw, for checks)."""
+
+    def __init__(self, context) -> None:
+        self.node = rclpy.create_node('pipeline_observer', context=context)
+        self.raw: dict[tuple[int, int], Image] = {}
+        self.detections: dict[tuple[int, int], Detection2DArray] = {}
+        self.anonymized: dict[tuple[int, int], Image] = {}
+        self.events: list[dict] = []
+        self.lock = threading.Lock()
+        node = self.node
+        node.create_subscription(Image, '/vss/cam01/image_raw', self._store(self.raw), qos.SENSOR)
+        node.create_subscription(Detection2DArray, '/vss/cam01/detections', self._store(self.detections),
+                                 qos.RELIABLE)
+        node.create_subscription(Image, '/vss/cam01/image_anonymized', self._store(self.anonymized), qos.SENSOR)
+        node.create_subscription(String, '/vss/events', lambda m: self.events.append(yaml.safe_load(m.data)),
+                                 qos.LATCHED)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+
+    def _store(self, target: dict):
+        def callback(msg) -> None:
+            target[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        return callback
+
+    def spin(self) -> None:
+        self.executor.spin_once(timeout_sec=0.05)
+
+
+@pytest.fixture(scope='module')
+def pipeline_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('pipeline')
+    config = _graph_config(tmp_path, _clip(tmp_path))
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    observer = Observer(context)
+    graph = GraphProcesses(load_graph(config))
+    graph.start()
+    try:
+        driver = graph.of_executable('camera_driver')[0]
+        assert wait_until(lambda: driver.returncode is not None or bool(graph.failed_at_startup()),
+                          len(CLIP_FRAMES) * FRAME_PERIOD_S + 60, step=observer.spin)
+        assert not graph.failed_at_startup(), 'a node refused to start'
+        wait_until(lambda: False, POST_EVENT_S + 2.0, step=observer.spin)  # post-event window
+    finally:
+        codes = graph.stop()
+    observer.node.destroy_node()
+    context.try_shutdown()
+    return observer, codes, tmp_path / 'recordings'
+
+
+def test_every_node_exits_cleanly(pipeline_run):
+    _, codes, _ = pipeline_run
+    assert all(code == 0 for code in codes.values()), codes
+
+
+def test_detections_carry_image_stamps_and_find_people(pipeline_run):
+    observer, _, _ = pipeline_run
+    assert len(observer.raw) > 0.8 * len(CLIP_FRAMES)
+    assert len(observer.detections) > 0.8 * len(CLIP_FRAMES)
+    assert set(observer.detections) <= set(observer.raw)
+    with_person = [k for k, m in observer.detections.items() if 'person' in msg_to_detections(m).labels]
+    assert len(with_person) > 0.8 * len(observer.detections)
+
+
+def test_anonymized_frames_differ_from_raw_inside_every_head_region(pipeline_run):
+    observer, _, _ = pipeline_run
+    checked = 0
+    for key, anonymized in observer.anonymized.items():
+        if key not in observer.raw or key not in observer.detections:
+            continue
+        raw, anonymized = image_to_bgr(observer.raw[key]), image_to_bgr(anonymized)
+        persons = msg_to_detections(observer.detections[key]).of_class('person')
+        for x1, y1, x2, y2 in head_regions(persons.boxes, raw.shape).astype(int):
+            if (x2 - x1) * (y2 - y1) < 16:
+                continue
+            assert not np.array_equal(raw[y1:y2, x1:x2], anonymized[y1:y2, x1:x2]), f'head unmasked at {key}'
+            checked += 1
+    assert checked > 100
+
+
+def _bags(recordings: Path) -> list[Path]:
+    return sorted(p for p in recordings.iterdir() if (p / 'metadata.yaml').is_file())
+
+
+def test_one_incident_bag_readable_by_two_independent_readers(pipeline_run):
+    observer, _, recordings = pipeline_run
+    starts = [e for e in observer.events if e.get('phase') == 'start']
+    assert len(starts) >= 1
+    bags = _bags(recordings)
+    assert len(bags) == len(starts)
+    bag = bags[0]
+    with Reader(bag) as reader:
+        topics = {c.topic: c.msgcount for c in reader.connections}
+        assert topics['/vss/cam01/image_anonymized/compressed'] > 0
+        assert topics['/vss/cam01/detections'] > 0
+        assert topics['/vss/events'] >= 1
+        assert not any('image_raw' in t for t in topics)
+    mcap_files = list(bag.glob('*.mcap'))
+    mcap_topics = {m.channel.topic for f in mcap_files for m in read_ros2_messages(str(f))}
+    assert mcap_topics == set(topics)
+
+
+def test_bag_starts_pre_event_seconds_before_the_trigger(pipeline_run):
+    observer, _, recordings = pipeline_run
+    start = next(e for e in observer.events if e.get('phase') == 'start')
+    trigger_ns = start['incident']['started_ns'] if 'incident' in start else start['started_ns']
+    bag = _bags(recordings)[0]
+    with Reader(bag) as reader:
+        images = [c for c in reader.connections if c.topic.endswith('image_anonymized/compressed')]
+        first_image_ns = min(t for _, t, _ in reader.messages(connections=images))
+    assert trigger_ns - first_image_ns >= (PRE_EVENT_S - FRAME_PERIOD_S) * 1e9
