@@ -17,7 +17,7 @@ from std_msgs.msg import Header
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.sources import EndOfStream, SourceError, SourceSettings, open_source
 from kaiserslautern_vss.camera.credentials import mask_url
-from kaiserslautern_vss.parameters.catalogue import CAMERA_DRIVER
+from kaiserslautern_vss.parameters.camera_driver import PARAMETERS
 from kaiserslautern_vss.paths import resolve_sample_url
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
@@ -33,7 +33,7 @@ def stamp_from_ns(stamp_ns: int) -> Time:
 class CameraDriverNode(Node):
     def __init__(self) -> None:
         super().__init__('camera_driver')
-        self.settings = declare_parameters(self, CAMERA_DRIVER)
+        self.settings = declare_parameters(self, PARAMETERS)
         camera_id = self.settings['camera_id']
         self.frame_id = self.settings['frame_id'] or f'{camera_id}_optical_frame'
         self.min_period_s = 1.0 / self.settings['max_rate_hz'] if self.settings['max_rate_hz'] else 0.0

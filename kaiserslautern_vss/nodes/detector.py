@@ -16,7 +16,7 @@ from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.factory import create_detector
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, ModelLoadError
-from kaiserslautern_vss.parameters.catalogue import DETECTOR
+from kaiserslautern_vss.parameters.detector import PARAMETERS
 from kaiserslautern_vss.paths import resolve_model_path
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
@@ -29,7 +29,7 @@ from kaiserslautern_vss.ros.topics import camera_topic
 class DetectorNode(Node):
     def __init__(self) -> None:
         super().__init__('detector')
-        self.settings = declare_parameters(self, DETECTOR)
+        self.settings = declare_parameters(self, PARAMETERS)
         settings = DetectorSettings(
             model_path=resolve_model_path(self.settings['model_path']),
             class_names_path=self.settings['class_names_path'],

@@ -21,7 +21,7 @@ from vision_msgs.msg import Detection2DArray
 from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.events.recorder import IncidentRecorder
 from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, parse_rules
-from kaiserslautern_vss.parameters.catalogue import EVENT_MANAGER
+from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, DiagnosticsReporter
@@ -54,7 +54,7 @@ def load_rules_file(path: Path) -> list:
 class EventManagerNode(Node):
     def __init__(self) -> None:
         super().__init__('event_manager')
-        self.settings = declare_parameters(self, EVENT_MANAGER)
+        self.settings = declare_parameters(self, PARAMETERS)
         cameras = self.settings['cameras']
         try:
             rules = load_rules_file(Path(self.settings['rules_file']))

@@ -20,7 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.parameters.catalogue import PRIVACY
+from kaiserslautern_vss.parameters.privacy import PARAMETERS
 from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyPolicy, PrivacySettings
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 from kaiserslautern_vss.privacy.masking import MaskMethod
@@ -59,7 +59,7 @@ class CameraChannel:
 class PrivacyNode(Node):
     def __init__(self) -> None:
         super().__init__('privacy')
-        self.settings = declare_parameters(self, PRIVACY)
+        self.settings = declare_parameters(self, PARAMETERS)
         privacy_settings = PrivacySettings(
             policy=PrivacyPolicy(self.settings['policy']), method=MaskMethod(self.settings['method']),
             face_detection=self.settings['face_detection'], face_scale=self.settings['face_scale'],

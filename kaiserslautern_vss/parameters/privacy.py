@@ -1,0 +1,19 @@
+"""Parameters the privacy executable declares (see kaiserslautern_vss.parameters.catalogue)."""
+
+from kaiserslautern_vss.parameters.common import CAMERAS
+from kaiserslautern_vss.parameters.spec import ParamSpec
+
+PARAMETERS = (
+    CAMERAS,
+    ParamSpec('policy', 'heads', 'What is masked: heads of persons + faces, whole persons, or faces only',
+              choices=('heads', 'persons', 'faces')),
+    ParamSpec('method', 'pixelate', 'How it is masked', choices=('pixelate', 'blur', 'fill')),
+    ParamSpec('face_detection', True, 'Run CenterFace in addition to the person detector'),
+    ParamSpec('face_scale', 0.5, 'Scale of the whole-frame face detection pass', minimum=0.1, maximum=2.0),
+    ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
+    ParamSpec('detection_deadline_s', 0.5, 'Max wait for a frame\'s detections before failing closed',
+              minimum=0.01, maximum=10.0),
+    ParamSpec('on_deadline', 'mask_all', 'Frame without detections in time: publish fully masked or drop',
+              choices=('mask_all', 'drop')),
+    ParamSpec('jpeg_quality', 85, 'JPEG quality of image_anonymized/compressed', minimum=10, maximum=100),
+)
