@@ -106,7 +106,9 @@ class RtspSource(CaptureThreadSource):
         self._username = settings.username or self._username
 
     def ffmpeg_options(self) -> str:
-        return f'rtsp_transport;{self.settings.rtsp_transport}'
+        # A short stream probe: opening takes ~0.6 s instead of ~3.4 s, and the stream does not start
+        # with seconds of buffered backlog (measured against GStreamer's RTSP server, H.264 768x576).
+        return f'rtsp_transport;{self.settings.rtsp_transport}|analyzeduration;500000|probesize;200000'
 
     def _create_capture(self) -> cv2.VideoCapture:
         if self.settings.password_env or self.settings.password_file:

@@ -1,0 +1,167 @@
+"""RTSP through OpenCV's FFmpeg backend against a real GStreamer RTSP server (system Python + gi)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from kaiserslautern_vss.camera.sources import RtspSource, SourceError, SourceSettings, open_source
+from kaiserslautern_vss.camera.supervisor import SupervisedCamera
+
+ROOT = Path(__file__).resolve().parents[1]
+VTEST = ROOT / '..' / 'shared' / 'data' / 'vtest.avi'
+SERVER = ROOT / 'test' / 'servers' / 'rtsp_server.py'
+SYSTEM_PYTHON = '/usr/bin/python3'
+APT_COMMAND = ('sudo apt-get install -y gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-ugly '
+               'gstreamer1.0-libav gstreamer1.0-plugins-good')
+CHECK = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+         "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+         "missing = [e for e in ('x264enc', 'rtph264pay', 'decodebin', 'videoconvert') "
+         "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))")
+
+
+@pytest.fixture(scope='module')
+def gstreamer() -> None:
+    if not VTEST.is_file():
+        pytest.skip(f'{VTEST} not found: the shared test data (../shared beside the repository) is absent')
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.skip(f'{SYSTEM_PYTHON} not found; the RTSP test server needs it: {APT_COMMAND}')
+    check = subprocess.run([SYSTEM_PYTHON, '-c', CHECK], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0 or check.stdout.strip():
+        pytest.skip(f'GStreamer RTSP server or plugins missing ({check.stdout.strip() or check.stderr.strip()[-200:]}); '
+                    f'install them with: {APT_COMMAND}')
+
+
+class RtspServer:
+    """The test/servers/rtsp_server.py subprocess; start() again reuses the port."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.url = ''
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), '--video', str(VTEST.resolve()),
+                                         '--port', str(self.port)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout], daemon=True).start()
+        try:
+            line = lines.get(timeout=timeout_s)
+        except queue.Empty:
+            self.stop()
+            pytest.fail('RTSP test server did not become ready')
+        assert line.startswith('READY '), line
+        self.url = line.split()[1]
+        self.port = int(self.url.split(':')[2].split('/')[0])
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def rtsp_server(gstreamer) -> RtspServer:
+    server = RtspServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_opencv_wheel_has_ffmpeg_with_rtsp() -> None:
+    video_io = cv2.getBuildInformation().split('Video I/O:')[1]
+    assert 'FFMPEG:                      YES' in video_io
+
+
+def test_rtsp_frames_have_size_increasing_stamps_and_reads_honour_timeout(rtsp_server: RtspServer) -> None:
+    source = open_source(rtsp_server.url, SourceSettings(open_timeout_s=10, read_timeout_s=5))
+    assert isinstance(source, RtspSource)
+    start = time.monotonic()
+    source.open()
+    open_s = time.monotonic() - start
+    frames, slowest_read = [], 0.0
+    cpu_start = time.process_time()
+    deadline = time.monotonic() + 10
+    while len(frames) < 30 and time.monotonic() < deadline:
+        call = time.monotonic()
+        frame = source.read(0.05)
+        slowest_read = max(slowest_read, time.monotonic() - call)
+        if frame is not None:
+            frames.append(frame)
+    cpu_per_frame_ms = (time.process_time() - cpu_start) / max(1, len(frames)) * 1e3
+    counters = source.counters()
+    source.close()
+    assert len(frames) == 30
+    assert {f.image.shape for f in frames} == {(576, 768, 3)}
+    stamps = [f.capture_time_ns for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 30
+    assert [f.sequence for f in frames] == sorted(f.sequence for f in frames)
+    assert slowest_read < 0.15  # read(0.05) never waits for the network
+    assert counters.corrupt_frames == 0
+    print(f'\nRTSP open {open_s:.2f} s; decode+convert {cpu_per_frame_ms:.1f} ms CPU per 768x576 H.264 frame')
+
+
+def test_rtsp_over_udp(rtsp_server: RtspServer) -> None:
+    source = RtspSource(rtsp_server.url, SourceSettings(rtsp_transport='udp', open_timeout_s=10))
+    source.open()
+    frames = [f for f in (source.read(1.0) for _ in range(10)) if f is not None]
+    source.close()
+    assert len(frames) >= 5 and frames[0].image.shape == (576, 768, 3)
+    assert 'over UDP' in source.describe()
+
+
+def test_rtsp_credentials_stay_out_of_descriptions(rtsp_server: RtspServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('VSS_TEST_RTSP_PASSWORD', 'geheim')
+    url = rtsp_server.url.replace('rtsp://', 'rtsp://admin:inline@')
+    source = RtspSource(url, SourceSettings(username='admin', password_env='VSS_TEST_RTSP_PASSWORD'))
+    source.open()  # the test server ignores credentials; they still travel in the FFmpeg URL
+    assert source.read(5.0) is not None
+    source.close()
+    assert 'geheim' not in source.describe() and 'inline' not in source.describe()
+
+
+def test_unreachable_rtsp_raises_source_error_within_open_timeout(gstreamer) -> None:
+    source = RtspSource('rtsp://127.0.0.1:9/none', SourceSettings(open_timeout_s=2))
+    start = time.monotonic()
+    with pytest.raises(SourceError, match='cannot open RTSP rtsp://127.0.0.1:9/none over TCP'):
+        source.open()
+    assert time.monotonic() - start < 4
+    assert not source.probe(0.5)
+
+
+def test_supervised_rtsp_camera_comes_back_after_server_restart(rtsp_server: RtspServer) -> None:
+    camera = SupervisedCamera(lambda: RtspSource(rtsp_server.url, SourceSettings(open_timeout_s=5, read_timeout_s=2)),
+                              stall_timeout_s=2.0, backoff_initial_s=0.25, backoff_max_s=5.0, name='rtsp-test')
+    try:
+        deadline = time.monotonic() + 15
+        while camera.stats().frames < 5 and time.monotonic() < deadline:
+            camera.wait_latest(0.5)
+        assert camera.stats().state == 'streaming'
+        rtsp_server.stop()
+        deadline = time.monotonic() + 6
+        while camera.stats().state == 'streaming' and time.monotonic() < deadline:
+            camera.wait_latest(0.1)
+        assert camera.stats().state != 'streaming'
+        restarted_ns = time.time_ns()
+        rtsp_server.start()
+        deadline = time.monotonic() + 15
+        frame = None
+        while time.monotonic() < deadline:
+            frame = camera.wait_latest(0.2)
+            if frame is not None and frame.capture_time_ns > restarted_ns:
+                break
+        assert frame is not None and frame.capture_time_ns > restarted_ns
+        stats = camera.stats()
+        assert stats.reconnects >= 1 and stats.failures >= 1
+        print(f'\nRTSP back {(time.time_ns() - restarted_ns) / 1e9:.2f} s after the server restart')
+    finally:
+        camera.stop()
