@@ -14,6 +14,13 @@ TOOLS = {
     'vss-bringup': 'kaiserslautern_vss.tools.bringup:main',
     'vss-demo': 'kaiserslautern_vss.tools.demo:main',
     'vss-bag-info': 'kaiserslautern_vss.tools.bag_info:main',
+    'vss-anonymize': 'kaiserslautern_vss.tools.anonymize:main',
+    'vss-verify': 'kaiserslautern_vss.tools.verify:main',
+    'vss-export': 'kaiserslautern_vss.tools.export:main',
+    'vss-evidence': 'kaiserslautern_vss.tools.evidence:main',
+    'vss-replay': 'kaiserslautern_vss.tools.replay:main',
+    'vss-bag-from-video': 'kaiserslautern_vss.tools.bag_from_video:main',
+    'vss-privacy-report': 'kaiserslautern_vss.tools.privacy_report:main',
 }
 
 setup(
