@@ -39,7 +39,7 @@ command -v "$PY" >/dev/null || PY=python3
 [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
 mkdir -p "$STAMPS"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-req_hash="$(sha256sum "$ROOT/requirements.txt" | cut -c1-16)"
+req_hash="$(cat "$ROOT"/requirements*.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMPS/requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing Python packages (ROS 2 Kilted wheels, onnxruntime, opencv, rosbags, ...)"
   "${PIP[@]}" install --upgrade pip wheel "setuptools<80"
@@ -52,7 +52,7 @@ fi
 # --- 3. repair the wheels' CMake exports (they name the wheel builder's paths) -----------
 py_inc="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 np_inc="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
-builder_files="$(grep -rl '/opt/python/cp311-cp311' "$VENV/share" 2>/dev/null || true)"
+builder_files="$(grep -rl --include='*.cmake' '/opt/python/cp311-cp311' "$VENV/share" 2>/dev/null || true)"
 if [ -n "$builder_files" ]; then
   say "rewriting builder paths in $(wc -l <<<"$builder_files") CMake export files"
   # numpy first: its builder path starts with the Python prefix.
