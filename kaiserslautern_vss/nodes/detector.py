@@ -15,8 +15,9 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.factory import create_detector
-from kaiserslautern_vss.detection.onnx_detector import ModelLoadError
-from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings
+from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, ModelLoadError
+from kaiserslautern_vss.parameters.detector import PARAMETERS
+from kaiserslautern_vss.paths import resolve_model_path
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.image_conversion import ImageConversionError, image_to_bgr
@@ -29,9 +30,16 @@ class DetectorNode(Node):
     def __init__(self) -> None:
         super().__init__('detector')
         self.settings = declare_parameters(self, PARAMETERS)
+        settings = DetectorSettings(
+            model_path=resolve_model_path(self.settings['model_path']),
+            class_names_path=self.settings['class_names_path'],
+            providers=tuple(self.settings['providers']),
+            intra_op_threads=self.settings['intra_op_threads'],
+            score_threshold=self.settings['score_threshold'],
+            nms_iou=self.settings['nms_iou'],
+            class_allowlist=tuple(self.settings['class_allowlist']))
         try:
-            self.detector, description = create_detector(detector_settings(self.settings),
-                                                         self.settings['allow_hog_fallback'])
+            self.detector, description = create_detector(settings, self.settings['allow_hog_fallback'])
         except ModelLoadError as error:
             raise StartupError(f'detector: {error}') from error
         self.get_logger().info(f'detector: {description}')
