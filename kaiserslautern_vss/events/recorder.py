@@ -49,7 +49,8 @@ class IncidentRecorder:
 
     def __init__(self, root: Path, pre_event_s: float, post_event_s: float,
                  buffer_max_bytes: int, topics: Mapping[str, str], *,
-                 latched: Collection[str] | None = None, flush_interval_s: float = 1.0) -> None:
+                 latched: Collection[str] | None = None, flush_interval_s: float = 1.0,
+                 on_closed: Callable[[Path], None] | None = None) -> None:
         if not pre_event_s >= 0 or not post_event_s >= 0:
             raise RecorderConfigError(f'pre_event_s and post_event_s must be >= 0, '
                                       f'got {pre_event_s!r} and {post_event_s!r}')
@@ -66,6 +67,7 @@ class IncidentRecorder:
         self._buffer_seconds = max(pre_event_s, 0.0) + 1.0
         self._buffer_max_bytes = buffer_max_bytes
         self._flush_interval_s = flush_interval_s
+        self._on_closed = on_closed  # e.g. sealing: runs on every completely written bag
         self._buffers: dict[str, RingBuffer] = {}
         self._latched_messages: dict[str, dict[str, BufferedMessage]] = {}
         self._bags: dict[str, _OpenBag] = {}
@@ -181,6 +183,8 @@ class IncidentRecorder:
         bag = self._bags.pop(camera)
         try:
             bag.writer.close()
+            if self._on_closed is not None:
+                self._on_closed(bag.writer.path)
         except OSError as error:
             self._report(camera, 'close', error)
             bag.writer.abort()
