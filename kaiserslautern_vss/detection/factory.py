@@ -19,6 +19,9 @@ LOGGER = logging.getLogger('kaiserslautern_vss.detection')
 class Detector(Protocol):
     """What the detector node needs from any detector back end."""
 
+    @property
+    def supports_dynamic_batch(self) -> bool: ...
+
     def detect(self, image_bgr: np.ndarray) -> Detections: ...
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
@@ -47,3 +50,15 @@ def create_detector(settings: DetectorSettings,
                    'vehicles or bags. Set model_path to a YOLO ONNX export (e.g. yolox_nano.onnx) '
                    'to fix this. !!!', reason)
     return HogPeopleDetector(), f'HOG people detector (fallback: {reason})'
+
+
+def create_detector_pool(settings: DetectorSettings, sessions: int,
+                         allow_hog_fallback: bool = True) -> tuple[list[Detector], str]:
+    """``sessions`` independent detectors of the same kind (one ONNX Runtime session each), so
+    that many threads infer in parallel, and the description of the first."""
+    if sessions < 1:
+        raise ValueError(f'sessions must be >= 1, got {sessions}')
+    first, description = create_detector(settings, allow_hog_fallback)
+    rest = [OnnxDetector(settings) if isinstance(first, OnnxDetector) else HogPeopleDetector()
+            for _ in range(sessions - 1)]
+    return [first, *rest], f'{description} x {sessions} sessions'

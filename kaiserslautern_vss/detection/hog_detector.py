@@ -44,6 +44,10 @@ class HogPeopleDetector:
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
+    @property
+    def supports_dynamic_batch(self) -> bool:
+        return False  # detect_batch runs image by image
+
     def detect(self, image_bgr: np.ndarray) -> Detections:
         stride = (self._settings.win_stride, self._settings.win_stride)
         rects, margins = self._hog.detectMultiScale(

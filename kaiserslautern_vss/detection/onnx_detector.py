@@ -85,6 +85,24 @@ class DetectorSettings:
             raise DetectorSettingsError(f'max_detections must be >= 1, got {self.max_detections}')
 
 
+def parse_class_thresholds(entries: Sequence[str]) -> dict[str, float]:
+    """``['person:0.4', 'suitcase:0.3']`` (the ROS-parameter form) -> ``{'person': 0.4, ...}``."""
+    thresholds: dict[str, float] = {}
+    for entry in entries:
+        name, separator, value = entry.rpartition(':')
+        try:
+            score = float(value)
+        except ValueError:
+            score = None
+        if not separator or not name.strip() or score is None:
+            raise DetectorSettingsError(f"class_thresholds entry {entry!r} is not 'class name:score', "
+                                        "e.g. 'person:0.4'")
+        if name.strip() in thresholds:
+            raise DetectorSettingsError(f'class_thresholds names {name.strip()!r} twice')
+        thresholds[name.strip()] = score
+    return thresholds
+
+
 def _choose_providers(requested: Sequence[str]) -> list[str]:
     available = ort.get_available_providers()
     chosen = [provider for provider in requested if provider in available]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from kaiserslautern_vss.detection.layouts import ModelLayout
 from kaiserslautern_vss.parameters.common import CAMERAS
 from kaiserslautern_vss.parameters.spec import ParamSpec
 from kaiserslautern_vss.paths import resolve_model_path
@@ -17,26 +18,46 @@ PARAMETERS = (
     ParamSpec('model_path', '', 'ONNX detector; empty: search VSS_MODEL_DIR and ../shared/models, '
               'then fall back to OpenCV HOG people detection (poor, logged loudly)'),
     ParamSpec('class_names_path', '', 'Class names file, one per line; empty: COCO'),
-    ParamSpec('providers', ['CPUExecutionProvider'], 'ONNX Runtime execution providers in preference order'),
+    ParamSpec('layout', 'auto', 'Output layout of the model; auto: recognised from its output shapes',
+              choices=('auto', *(layout.value for layout in ModelLayout))),
+    ParamSpec('providers', ['CPUExecutionProvider'], 'ONNX Runtime execution providers in preference '
+              'order (TensorrtExecutionProvider, CUDAExecutionProvider, OpenVINOExecutionProvider, '
+              'CPUExecutionProvider); unavailable ones are skipped with a warning'),
+    ParamSpec('sessions', 0, 'Parallel inference sessions shared by all cameras; '
+              '0: one per intra_op_threads CPU cores', minimum=0, maximum=64),
     ParamSpec('intra_op_threads', 1, 'ONNX Runtime intra-op threads per session', minimum=1, maximum=64),
+    ParamSpec('batch_size', 4, 'Most cameras inferred together when the model has a dynamic batch '
+              'dimension (fixed-batch models run one frame at a time)', minimum=1, maximum=32),
     ParamSpec('score_threshold', 0.35, 'Minimum confidence', minimum=0.0, maximum=1.0),
+    ParamSpec('class_thresholds', [], "Per-class minimum confidence overriding score_threshold, "
+              "as 'class:score' entries, e.g. ['person:0.4', 'suitcase:0.3']"),
     ParamSpec('nms_iou', 0.45, 'IoU above which overlapping boxes of one class are suppressed',
               minimum=0.0, maximum=1.0),
     ParamSpec('class_allowlist', ['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'backpack',
                                   'handbag', 'suitcase'], 'Classes published; others are dropped'),
     ParamSpec('allow_hog_fallback', True, 'Use OpenCV HOG people detection when no ONNX model is found'),
+    ParamSpec('tracking', True, 'Give detections persistent track ids (Detection2D.id)'),
+    ParamSpec('motion_gating', True, 'Skip inference on frames without motion (their last detections '
+              'are republished) unless a refresh is due or recently moving objects are tracked'),
+    ParamSpec('forced_refresh_s', 5.0, 'Motion gating: infer at least this often regardless of motion',
+              minimum=0.1, maximum=600.0),
+    ParamSpec('motion_hold_s', 1.0, 'Motion gating: keep inferring this long after the last motion '
+              'while objects are tracked', minimum=0.0, maximum=60.0),
 )
 
 
 def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
-    """Detector settings from validated parameter values (detector node and vss-anonymize alike)."""
+    """Detector settings from validated parameter values (detector node and vss-anonymize alike);
+    raises DetectorSettingsError for malformed class_thresholds."""
     # Imported here: the catalogue is read by bringup tools that should not load onnxruntime.
-    from kaiserslautern_vss.detection.onnx_detector import DetectorSettings
+    from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, parse_class_thresholds
     return DetectorSettings(
         model_path=resolve_model_path(values['model_path']),
         class_names_path=values['class_names_path'],
+        layout=values['layout'],
         providers=tuple(values['providers']),
         intra_op_threads=values['intra_op_threads'],
         score_threshold=values['score_threshold'],
         nms_iou=values['nms_iou'],
-        class_allowlist=tuple(values['class_allowlist']))
+        class_allowlist=tuple(values['class_allowlist']),
+        class_thresholds=parse_class_thresholds(values['class_thresholds']))

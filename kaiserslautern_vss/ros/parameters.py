@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
 
@@ -26,10 +28,22 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
+def _declare(node: Node, spec: ParamSpec) -> Any:
+    if spec.default != []:
+        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        return node.get_parameter(spec.name).value
+    # rclpy types an empty default as a byte array and would then reject a configured string
+    # list: declare the type alone and fall back to the empty default when nothing is set.
+    node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec))
+    try:
+        return node.get_parameter(spec.name).value
+    except ParameterUninitializedException:
+        return []
+
+
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Declared, read and validated; raises ParameterError with the node's name."""
     values = {}
     for spec in specs:
-        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        values[spec.name] = node.get_parameter(spec.name).value
+        values[spec.name] = _declare(node, spec)
     return validate_parameters(specs, values, node.get_fully_qualified_name())
