@@ -2,14 +2,15 @@
 
 The privacy boundary of the graph. Every raw frame leaves masked by the policy, fully
 masked, or not at all: there is no code path that publishes an unmasked frame. Frames
-are paired with detections by header stamp; a frame whose detections miss the deadline,
-or whose masking raises, fails closed.
+are paired with detections by header stamp (privacy.frame_pairing); a frame whose
+detections miss the deadline or were skipped by the detector, or whose masking raises,
+fails closed.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -17,13 +18,14 @@ import cv2
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.parameters.privacy import PARAMETERS
-from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyPolicy, PrivacySettings
+from kaiserslautern_vss.parameters.privacy import PARAMETERS, privacy_settings
+from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
-from kaiserslautern_vss.privacy.masking import MaskMethod
+from kaiserslautern_vss.privacy.frame_pairing import FramePairer, Resolved
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
@@ -33,26 +35,26 @@ from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.topics import camera_topic
 
-#: frames or detections kept while waiting for their partner
-MAX_PENDING = 30
+DEADLINE_CHECK_PERIOD_S = 0.02
+LATENCY_WINDOW = 200
+MASKING_FAILED = 'masking failed'
 
 
-def stamp_key(msg: Image | Detection2DArray) -> tuple[int, int]:
-    return msg.header.stamp.sec, msg.header.stamp.nanosec
+def stamp_ns(header: Header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 @dataclass
 class CameraChannel:
-    """Per-camera pairing state and publishers."""
+    """Per-camera pairing state, publishers and counters."""
     anonymizer: Anonymizer
+    pairer: FramePairer[Image, Detection2DArray]
     image_pub: object
     compressed_pub: object
     annotated_pub: object
-    pending_images: OrderedDict = field(default_factory=OrderedDict)  # stamp -> (Image, arrival)
-    pending_detections: OrderedDict = field(default_factory=OrderedDict)  # stamp -> Detection2DArray
     published: int = 0
-    fail_closed: int = 0
     malformed: int = 0
+    fail_closed: Counter = field(default_factory=Counter)  # reason -> frames
     latencies_s: list = field(default_factory=list)
 
 
@@ -60,22 +62,17 @@ class PrivacyNode(Node):
     def __init__(self) -> None:
         super().__init__('privacy')
         self.settings = declare_parameters(self, PARAMETERS)
-        privacy_settings = PrivacySettings(
-            policy=PrivacyPolicy(self.settings['policy']), method=MaskMethod(self.settings['method']),
-            face_detection=self.settings['face_detection'], face_scale=self.settings['face_scale'],
-            hold_frames=self.settings['hold_frames'])
-        face_detector = None
-        if self.settings['face_detection']:
-            try:
-                face_detector = CenterFaceDetector()
-            except FaceModelError as error:
-                raise StartupError(f'privacy: {error}') from error
-        self.deadline_s = self.settings['detection_deadline_s']
-        self.drop_on_deadline = self.settings['on_deadline'] == 'drop'
+        try:
+            settings = privacy_settings(self.settings)
+            face_detector = CenterFaceDetector() if settings.face_detection else None
+        except (PrivacyConfigError, FaceModelError) as error:
+            raise StartupError(f'privacy: {error}') from error
+        self.drop_unpaired = self.settings['on_deadline'] == 'drop'
         self.channels: dict[str, CameraChannel] = {}
         for camera_id in self.settings['cameras']:
             self.channels[camera_id] = CameraChannel(
-                anonymizer=Anonymizer(privacy_settings, face_detector),
+                anonymizer=Anonymizer(settings, face_detector),
+                pairer=FramePairer(self.settings['detection_deadline_s']),
                 image_pub=self.create_publisher(Image, camera_topic(camera_id, 'image_anonymized'), qos.SENSOR),
                 compressed_pub=self.create_publisher(
                     CompressedImage, camera_topic(camera_id, 'image_anonymized/compressed'), qos.SENSOR),
@@ -85,98 +82,79 @@ class PrivacyNode(Node):
                                      partial(self._on_image, camera_id), qos.SENSOR)
             self.create_subscription(Detection2DArray, camera_topic(camera_id, 'detections'),
                                      partial(self._on_detections, camera_id), qos.RELIABLE)
-        self.create_timer(0.02, self._enforce_deadline)
+        self.create_timer(DEADLINE_CHECK_PERIOD_S, self._enforce_deadline)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
         channel = self.channels[camera_id]
-        key = stamp_key(msg)
-        detections = channel.pending_detections.pop(key, None)
-        if detections is not None:
-            self._publish(channel, msg, msg_to_detections(detections))
-            return
-        channel.pending_images[key] = (msg, time.monotonic())
-        while len(channel.pending_images) > MAX_PENDING:
-            _, (old, _) = channel.pending_images.popitem(last=False)
-            self._fail_closed(channel, old, 'pending queue full')
+        self._handle(channel, channel.pairer.add_frame(stamp_ns(msg.header), msg, time.monotonic()))
 
     def _on_detections(self, camera_id: str, msg: Detection2DArray) -> None:
         channel = self.channels[camera_id]
-        key = stamp_key(msg)
-        # Detections come in frame order: older frames still waiting will get none.
-        while channel.pending_images and next(iter(channel.pending_images)) < key:
-            _, (old, _) = channel.pending_images.popitem(last=False)
-            self._fail_closed(channel, old, 'detector skipped this frame')
-        pending = channel.pending_images.pop(key, None)
-        if pending is None:
-            channel.pending_detections[key] = msg
-            while len(channel.pending_detections) > MAX_PENDING:
-                channel.pending_detections.popitem(last=False)
-            return
-        self._publish(channel, pending[0], msg_to_detections(msg))
+        self._handle(channel, channel.pairer.add_detections(stamp_ns(msg.header), msg))
 
     def _enforce_deadline(self) -> None:
         now = time.monotonic()
         for channel in self.channels.values():
-            while channel.pending_images:
-                key, (msg, arrival) = next(iter(channel.pending_images.items()))
-                if now - arrival < self.deadline_s:
-                    break
-                del channel.pending_images[key]
-                self._fail_closed(channel, msg, f'no detections within {self.deadline_s:.2f} s')
+            self._handle(channel, channel.pairer.expire(now))
 
-    def _publish(self, channel: CameraChannel, msg: Image, detections: Detections) -> None:
-        try:
-            raw = image_to_bgr(msg)
-        except ImageConversionError as error:
-            channel.malformed += 1
-            self.get_logger().error(f'dropping malformed image: {error}', throttle_duration_sec=5.0)
+    def _handle(self, channel: CameraChannel, resolved: list[Resolved[Image, Detection2DArray]]) -> None:
+        for outcome in resolved:
+            if outcome.detections is None:
+                self._fail_closed(channel, outcome.frame, outcome.reason.value)
+            else:
+                self._anonymize(channel, outcome.frame, outcome.detections)
+
+    def _anonymize(self, channel: CameraChannel, msg: Image, detections_msg: Detection2DArray) -> None:
+        raw = self._to_bgr(channel, msg)
+        if raw is None:
             return
         try:
+            detections = msg_to_detections(detections_msg)
             result = channel.anonymizer.anonymize(raw, detections)
         except Exception as error:  # noqa: BLE001 - any masking failure must fail closed
-            self.get_logger().error(f'masking failed, frame leaves fully masked: {error!r}',
-                                    throttle_duration_sec=5.0)
-            self._emit_fully_masked(channel, msg, raw)
+            self.get_logger().error(f'{MASKING_FAILED}: {error!r}', throttle_duration_sec=5.0)
+            self._fail_closed(channel, msg, MASKING_FAILED, raw)
             return
         self._emit(channel, msg, result.image)
         if channel.annotated_pub.get_subscription_count():
             channel.annotated_pub.publish(bgr_to_image(annotate(result.image, detections), msg.header))
 
-    def _fail_closed(self, channel: CameraChannel, msg: Image, reason: str) -> None:
+    def _fail_closed(self, channel: CameraChannel, msg: Image, reason: str, raw: np.ndarray | None = None) -> None:
         self.get_logger().warning(f'fail-closed: {reason}', throttle_duration_sec=5.0)
-        if self.drop_on_deadline:
-            channel.fail_closed += 1
+        channel.fail_closed[reason] += 1
+        if self.drop_unpaired:
             return
-        try:
-            raw = image_to_bgr(msg)
-        except ImageConversionError:
-            channel.malformed += 1
-            return
-        self._emit_fully_masked(channel, msg, raw)
+        raw = self._to_bgr(channel, msg) if raw is None else raw
+        if raw is not None:
+            self._emit(channel, msg, channel.anonymizer.fully_masked(raw))
 
-    def _emit_fully_masked(self, channel: CameraChannel, msg: Image, raw: np.ndarray) -> None:
-        channel.fail_closed += 1
-        self._emit(channel, msg, channel.anonymizer.fully_masked(raw))
+    def _to_bgr(self, channel: CameraChannel, msg: Image) -> np.ndarray | None:
+        try:
+            return image_to_bgr(msg)
+        except ImageConversionError as error:
+            channel.malformed += 1
+            self.get_logger().error(f'dropping malformed image: {error}', throttle_duration_sec=5.0)
+            return None
 
     def _emit(self, channel: CameraChannel, msg: Image, image: np.ndarray) -> None:
         channel.image_pub.publish(bgr_to_image(image, msg.header))
         channel.compressed_pub.publish(bgr_to_compressed(image, msg.header, self.settings['jpeg_quality']))
         channel.published += 1
-        capture_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        channel.latencies_s.append(time.time() - capture_s)
-        del channel.latencies_s[:-200]
+        channel.latencies_s.append(time.time() - stamp_ns(msg.header) * 1e-9)
+        del channel.latencies_s[:-LATENCY_WINDOW]
 
     def _diagnostics(self) -> dict:
         report = {}
         for camera_id, channel in self.channels.items():
-            level = ERROR if channel.published == 0 and channel.fail_closed else (
-                WARN if channel.fail_closed else OK)
+            failed = sum(channel.fail_closed.values())
+            level = ERROR if channel.published == 0 and failed else (WARN if failed else OK)
             latency = np.percentile(channel.latencies_s, [50, 99]) if channel.latencies_s else (0.0, 0.0)
-            report[camera_id] = (level, f'{channel.fail_closed} frames failed closed', {
-                'published': channel.published, 'fail_closed': channel.fail_closed,
-                'malformed': channel.malformed, 'latency_p50_s': f'{latency[0]:.3f}',
-                'latency_p99_s': f'{latency[1]:.3f}'})
+            report[camera_id] = (level, f'{failed} frames failed closed', {
+                'published': channel.published, 'fail_closed': failed,
+                **{f'fail_closed: {reason}': count for reason, count in sorted(channel.fail_closed.items())},
+                'late_detections': channel.pairer.late_detections, 'malformed': channel.malformed,
+                'latency_p50_s': f'{latency[0]:.3f}', 'latency_p99_s': f'{latency[1]:.3f}'})
         return report
 
 

@@ -1,7 +1,15 @@
 """Parameters the privacy executable declares (see kaiserslautern_vss.parameters.catalogue)."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from kaiserslautern_vss.parameters.common import CAMERAS
 from kaiserslautern_vss.parameters.spec import ParamSpec
+
+if TYPE_CHECKING:
+    from kaiserslautern_vss.privacy.anonymizer import PrivacySettings
 
 PARAMETERS = (
     CAMERAS,
@@ -9,7 +17,8 @@ PARAMETERS = (
               choices=('heads', 'persons', 'faces')),
     ParamSpec('method', 'pixelate', 'How it is masked', choices=('pixelate', 'blur', 'fill')),
     ParamSpec('face_detection', True, 'Run CenterFace in addition to the person detector'),
-    ParamSpec('face_scale', 0.5, 'Scale of the whole-frame face detection pass', minimum=0.1, maximum=2.0),
+    ParamSpec('face_scale', 0.5, 'Scale of the whole-frame face detection pass (0: only inside person boxes)',
+              minimum=0.0, maximum=2.0),
     ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
     ParamSpec('detection_deadline_s', 0.5, 'Max wait for a frame\'s detections before failing closed',
               minimum=0.01, maximum=10.0),
@@ -17,3 +26,12 @@ PARAMETERS = (
               choices=('mask_all', 'drop')),
     ParamSpec('jpeg_quality', 85, 'JPEG quality of image_anonymized/compressed', minimum=10, maximum=100),
 )
+
+
+def privacy_settings(values: Mapping[str, Any]) -> PrivacySettings:
+    """The masking settings from validated parameter values (node and vss-anonymize alike)."""
+    # Imported here: the catalogue is read by bringup tools that should not load onnxruntime.
+    from kaiserslautern_vss.privacy.anonymizer import PrivacySettings
+    return PrivacySettings(policy=values['policy'], method=values['method'],
+                           face_detection=values['face_detection'], face_scale=values['face_scale'],
+                           hold_frames=values['hold_frames'])
