@@ -108,3 +108,16 @@ def unmark_evidence(folder: Path) -> bool:
         return False
     mark.unlink()
     return True
+
+
+def enforce_retention(root: Path, now: datetime, policy: RetentionPolicy,
+                      in_use: Collection[Path] = ()) -> tuple[list[StoredIncident], list[str]]:
+    """Scan, plan and delete in one call: ``(deleted, errors)``; never raises on disk errors."""
+    try:
+        incidents = scan_incidents(root)
+        free = shutil.disk_usage(root).free if Path(root).is_dir() else None
+    except OSError as error:
+        return [], [f'cannot scan {root}: {error}']
+    doomed = plan_deletions(incidents, now, policy, free, {Path(p) for p in in_use})
+    errors = delete_incidents(doomed)
+    return [i for i in doomed if not i.path.exists()], errors

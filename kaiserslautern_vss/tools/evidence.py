@@ -5,7 +5,7 @@
     vss-evidence list recordings/
 
 Every mark and release is appended to the hash-chained audit log (--audit-log,
-default <recordings>/../audit.log).
+default: audit.log beside the recordings folder).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from kaiserslautern_vss.events.audit import append_audit
 from kaiserslautern_vss.events.retention import mark_evidence, scan_incidents, unmark_evidence
 
 
-def default_audit_log(incident_or_root: Path) -> Path:
-    return Path(incident_or_root).resolve().parent / 'audit.log'
+def default_audit_log(incident: Path) -> Path:
+    """``audit.log`` beside the recordings folder holding ``incident``."""
+    return Path(incident).resolve().parent.parent / 'audit.log'
 
 
 def main(argv: list[str] | None = None) -> int:
