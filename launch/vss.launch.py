@@ -1,46 +1,37 @@
 """Start the kaiserslautern_vss graph on site hardware.
 
-    ros2 launch kaiserslautern_vss vss.launch.py [config:=/etc/vss/site.yaml]
+    ros2 launch kaiserslautern_vss vss.launch.py [config:=/etc/vss/site_rathausvorplatz.yaml]
         [cameras:=cam01,cam02] [record_root:=/var/lib/vss/recordings] [log_level:=info]
-        [use_sim_time:=false]
+        [use_sim_time:=false] [camera_drivers:=true]
 
-Nodes and parameters come from kaiserslautern_vss.bringup.graph, the same code that
-vss-bringup uses where launch_ros is not installed, so both start the same graph.
+``ros2 launch kaiserslautern_vss vss.launch.py --show-args`` describes every argument.
+Nodes and parameters come from kaiserslautern_vss.bringup.arguments.derive_graph, the
+same code vss-bringup uses where launch_ros is not installed, so both start the same
+graph. Camera drivers respawn after a crash; an invalid config stops the launch before
+any node starts, with the config error as the message.
 """
 
 import os
-from pathlib import Path
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from kaiserslautern_vss.bringup.graph import load_graph
-from kaiserslautern_vss.paths import fastdds_profile, share_dir
-
-DEFAULT_CONFIG = str(share_dir() / 'config' / 'vss.yaml')
-RESPAWNED = {'camera_driver'}  # cameras misbehave; the rest should not crash and is not masked
+from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, node_action_arguments, parse_flag
+from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.paths import fastdds_profile
 
 
 def _nodes(context):
-    config = LaunchConfiguration('config').perform(context)
-    cameras = LaunchConfiguration('cameras').perform(context)
-    record_root = LaunchConfiguration('record_root').perform(context)
-    log_level = LaunchConfiguration('log_level').perform(context)
-    use_sim_time = LaunchConfiguration('use_sim_time').perform(context).lower() == 'true'
-    specs = load_graph(Path(config), cameras=cameras.split(',') if cameras else None)
-    actions = []
-    for spec in specs:
-        parameters = dict(spec.parameters, use_sim_time=use_sim_time)
-        if spec.executable == 'event_manager' and record_root:
-            parameters['record_root'] = record_root
-        actions.append(Node(
-            package='kaiserslautern_vss', executable=spec.executable, name=spec.name,
-            namespace=spec.namespace, parameters=[parameters], output='screen',
-            arguments=['--ros-args', '--log-level', log_level],
-            respawn=spec.executable in RESPAWNED, respawn_delay=2.0))
-    return actions
+    value = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in START_ARGUMENTS}
+    try:
+        specs = derive_graph(value['config'], cameras=value['cameras'], record_root=value['record_root'],
+                             use_sim_time=parse_flag('use_sim_time', value['use_sim_time']),
+                             camera_drivers=parse_flag('camera_drivers', value['camera_drivers']))
+    except (GraphConfigError, ValueError) as error:
+        raise RuntimeError(f'vss.launch.py: invalid site configuration: {error}') from None
+    return [Node(output='screen', **node_action_arguments(spec, value['log_level'])) for spec in specs]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -48,10 +39,7 @@ def generate_launch_description() -> LaunchDescription:
         # Camera frames need a large shared-memory segment; UDP stays on loopback.
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', str(fastdds_profile()))),
-        DeclareLaunchArgument('config', default_value=DEFAULT_CONFIG, description='Graph config YAML'),
-        DeclareLaunchArgument('cameras', default_value='', description='Comma-separated camera subset'),
-        DeclareLaunchArgument('record_root', default_value='', description='Override incident bag root'),
-        DeclareLaunchArgument('log_level', default_value='info', description='ROS log level'),
-        DeclareLaunchArgument('use_sim_time', default_value='false', description='Use /clock (replay)'),
+        *[DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+          for a in START_ARGUMENTS],
         OpaqueFunction(function=_nodes),
     ])

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph, parameters_yaml
 from kaiserslautern_vss.parameters.catalogue import NODE_PARAMETERS
 from kaiserslautern_vss.tools.bringup import parse_overrides
@@ -46,9 +47,9 @@ def test_camera_subset_and_derived_camera_lists(tmp_path):
 
 
 def test_overrides_apply_on_top_of_the_file(tmp_path):
-    overrides = parse_overrides(['/vss/cam01/camera_driver.realtime=false', '/vss/detector.score_threshold=0.5'],
-                                record_root=str(tmp_path / 'bags'))
-    nodes = {n.fqn: n for n in load_graph(_write(tmp_path, _minimal()), overrides=overrides)}
+    overrides = parse_overrides(['/vss/cam01/camera_driver.realtime=false', '/vss/detector.score_threshold=0.5'])
+    nodes = {n.fqn: n for n in derive_graph(_write(tmp_path, _minimal()), record_root=str(tmp_path / 'bags'),
+                                            overrides=overrides)}
     assert nodes['/vss/cam01/camera_driver'].parameters['realtime'] is False
     assert nodes['/vss/detector'].parameters['score_threshold'] == 0.5
     assert nodes['/vss/event_manager'].parameters['record_root'] == str(tmp_path / 'bags')

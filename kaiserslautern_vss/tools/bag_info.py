@@ -41,7 +41,8 @@ def summarize_bag(path: Path) -> BagSummary:
         topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
         events = []
         event_connections = [c for c in reader.connections if c.topic == EVENTS_TOPIC]
-        for connection, _, raw in reader.messages(connections=event_connections):
+        # rosbags reads every topic when given no connections
+        for connection, _, raw in reader.messages(connections=event_connections) if event_connections else ():
             text = typestore.deserialize_cdr(raw, connection.msgtype).data
             try:
                 events.append(json.loads(text))

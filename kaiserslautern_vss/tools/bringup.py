@@ -2,6 +2,9 @@
 
     vss-bringup [--config config/vss.yaml] [--cameras cam01,cam02] [--record-root DIR]
                 [--set /vss/detector.score_threshold=0.4] [--log-level info]
+                [--use-sim-time] [--no-camera-drivers]
+
+The arguments are those of launch/vss.launch.py (kaiserslautern_vss.bringup.arguments).
 """
 
 from __future__ import annotations
@@ -15,22 +18,25 @@ from typing import Any
 
 import yaml
 
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
+from kaiserslautern_vss.bringup.arguments import LOG_LEVELS, START_ARGUMENTS, default_config, derive_graph
+from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
-from kaiserslautern_vss.paths import share_dir
+
+_HELP = {argument.name: argument.description for argument in START_ARGUMENTS}
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--config', type=Path, default=share_dir() / 'config' / 'vss.yaml',
-                        help='graph config YAML (default: %(default)s)')
-    parser.add_argument('--cameras', default='', help='comma-separated camera subset')
-    parser.add_argument('--record-root', default='', help='directory for incident bags')
+    parser.add_argument('--config', type=Path, default=default_config(), help=_HELP['config'])
+    parser.add_argument('--cameras', default='', help=_HELP['cameras'])
+    parser.add_argument('--record-root', default='', help=_HELP['record_root'])
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
                         help='override a parameter, e.g. /vss/cam01/camera_driver.url=video.mp4')
-    parser.add_argument('--log-level', default='info', choices=('debug', 'info', 'warn', 'error'))
+    parser.add_argument('--log-level', default='info', choices=LOG_LEVELS, help=_HELP['log_level'])
+    parser.add_argument('--use-sim-time', action='store_true', help=_HELP['use_sim_time'])
+    parser.add_argument('--no-camera-drivers', action='store_true', help=_HELP['camera_drivers'])
 
 
-def parse_overrides(assignments: list[str], record_root: str) -> dict[str, dict[str, Any]]:
+def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for assignment in assignments:
         target, sep, value = assignment.partition('=')
@@ -38,14 +44,13 @@ def parse_overrides(assignments: list[str], record_root: str) -> dict[str, dict[
         if not sep or not dot or not fqn.startswith('/'):
             raise GraphConfigError(f'--set {assignment!r}: expected /node/fqn.parameter=value')
         overrides.setdefault(fqn, {})[name] = yaml.safe_load(value)
-    if record_root:
-        overrides.setdefault('/vss/event_manager', {})['record_root'] = str(Path(record_root).resolve())
     return overrides
 
 
 def graph_from_arguments(args: argparse.Namespace) -> list[NodeSpec]:
-    return load_graph(args.config, cameras=args.cameras.split(',') if args.cameras else None,
-                      overrides=parse_overrides(args.set, args.record_root))
+    return derive_graph(args.config, cameras=args.cameras, record_root=args.record_root,
+                        use_sim_time=args.use_sim_time, camera_drivers=not args.no_camera_drivers,
+                        overrides=parse_overrides(args.set))
 
 
 def main(argv: list[str] | None = None) -> int:

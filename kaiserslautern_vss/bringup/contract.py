@@ -1,0 +1,56 @@
+"""What a graph publishes, derived from its node specs and the topic contract.
+
+Used to check that commissioning layouts (config/vss.rviz) and replays name topics that
+exist, and tested against a running graph so this table cannot drift from the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
+
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+DIAGNOSTICS = '/diagnostics'
+
+#: per-camera topics each executable publishes: name -> ROS type
+CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
+    'camera_driver': {'image_raw': IMAGE, 'camera_info': 'sensor_msgs/msg/CameraInfo'},
+    'detector': {'detections': 'vision_msgs/msg/Detection2DArray'},
+    'privacy': {'image_anonymized': IMAGE, 'image_anonymized/compressed': COMPRESSED,
+                'image_annotated': IMAGE},
+    'event_manager': {},
+}
+#: graph-wide topics each executable publishes
+GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
+    'camera_driver': {},
+    'detector': {},
+    'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
+    'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
+}
+#: topics that must never leave the trusted graph (rviz layouts, recordings, exports)
+INTERNAL_TOPIC_NAMES = frozenset({'image_raw'})
+
+
+def served_cameras(spec: NodeSpec) -> list[str]:
+    if spec.executable == 'camera_driver':
+        return [spec.parameters['camera_id']]
+    return list(spec.parameters.get('cameras', []))
+
+
+def published_topics(specs: Iterable[NodeSpec]) -> dict[str, str]:
+    """Topic -> ROS type of everything the graph publishes."""
+    topics: dict[str, str] = {}
+    for spec in specs:
+        for camera in served_cameras(spec):
+            topics.update({camera_topic(camera, name): msgtype
+                           for name, msgtype in CAMERA_OUTPUTS[spec.executable].items()})
+        topics.update(GLOBAL_OUTPUTS[spec.executable])
+    return topics
+
+
+def is_internal(topic: str) -> bool:
+    """True for raw camera images, which stay inside the graph."""
+    return any(f'/{name}' in topic for name in INTERNAL_TOPIC_NAMES)
