@@ -34,11 +34,12 @@ def fastdds_profile() -> Path:
 
 def shared_dir() -> Path | None:
     """The project's read-only ../shared folder (models, sample data) if present."""
-    candidates = [Path(os.environ['VSS_SHARED_DIR'])] if os.environ.get('VSS_SHARED_DIR') else []
-    root = source_root()
-    if root is not None:
-        candidates.append(root.parent / 'shared')
-    return next((c for c in candidates if c.is_dir()), None)
+    if os.environ.get('VSS_SHARED_DIR'):  # explicit: also lets a run pretend there is none
+        candidate = Path(os.environ['VSS_SHARED_DIR'])
+    else:
+        root = source_root()
+        candidate = root.parent / 'shared' if root is not None else None
+    return candidate if candidate is not None and candidate.is_dir() else None
 
 
 def resolve_model_path(configured: str) -> str:

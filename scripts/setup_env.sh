@@ -86,8 +86,8 @@ if [ "$(cat "$STAMPS/package" 2>/dev/null)" != "$pkg_hash" ]; then
   echo "$pkg_hash" >"$STAMPS/package"
 fi
 
-# --- 6. sample video: ../shared if present, else Debian's opencv-doc ---------------------
-if [ ! -f "$ROOT/../shared/data/vtest.avi" ] && [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] \
+# --- 6. sample video: ../shared (or $VSS_SHARED_DIR) if present, else Debian's opencv-doc -
+if [ ! -f "${VSS_SHARED_DIR:-$ROOT/../shared}/data/vtest.avi" ] && [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] \
    && [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi.gz ]; then
   say "no ../shared/data/vtest.avi: installing Debian's opencv-doc for the sample video"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
