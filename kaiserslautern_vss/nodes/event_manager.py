@@ -1,12 +1,19 @@
-"""Event manager: detections + anonymised images -> incidents on /vss/events and
-incident-only rosbag2 snippets.
+"""Event manager: detections + anonymised images -> incidents on /vss/events,
+incident-only rosbag2 snippets (signed, optionally encrypted), alerts and retention.
 
 Messages are kept serialized (CDR) from the moment they arrive: the pre-event ring
 buffer and the bag writer never deserialize images, which keeps ten cameras cheap.
+
+Inputs besides the rules: ``/vss/<cam>/alarm`` (std_msgs/String, the text is the reason,
+e.g. from an alarm panel) and the ``/vss/<cam>/trigger_recording`` service open an
+incident of ``alarm_duration_s``; ``/vss/<cam>/mark_evidence`` (std_srvs/Trigger) marks
+the camera's latest incident as evidence (``vss-evidence`` does the same for any one).
 """
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -18,13 +25,21 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
+from kaiserslautern_vss.events.alerts import (AlertConfigError, AlertDispatcher, MqttSender, MqttSettings,
+                                              WebhookSender, WebhookSettings, alert_body, small_snapshot)
+from kaiserslautern_vss.events.encryption import EncryptionError, load_or_create_key
 from kaiserslautern_vss.events.incident import IncidentUpdate
+from kaiserslautern_vss.events.integrity import (IntegrityError, fingerprint, load_or_create_signing_key,
+                                                 public_key_path)
+from kaiserslautern_vss.events.outbox import Outbox
 from kaiserslautern_vss.events.recorder import IncidentRecorder
+from kaiserslautern_vss.events.retention import RetentionPolicy, enforce_retention, mark_evidence
 from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, parse_rules
+from kaiserslautern_vss.events.sealing import seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
-from kaiserslautern_vss.ros.diagnostics import ERROR, OK, DiagnosticsReporter
+from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
@@ -63,14 +78,26 @@ class EventManagerNode(Node):
         unknown = sorted({rule.camera for rule in rules} - set(cameras))
         if unknown:
             raise StartupError(f'event_manager: rules name cameras not served here: {", ".join(unknown)}')
-        self.engine = RuleEngine(rules, end_hold_s=self.settings['end_hold_s'])
+        self.engine = RuleEngine(rules, end_hold_s=self.settings['end_hold_s'],
+                                 manual_duration_s=self.settings['alarm_duration_s'])
         topics = {camera_topic(c, name): msgtype for c in cameras for name, (msgtype, _, _) in RECORDED.items()}
         topics[EVENTS] = 'std_msgs/msg/String'
         self.record_root = Path(self.settings['record_root']).resolve()
+        self._load_keys()
         self.recorder = IncidentRecorder(
             self.record_root, pre_event_s=self.settings['pre_event_s'],
             post_event_s=self.settings['post_event_s'],
-            buffer_max_bytes=self.settings['buffer_max_mb'] * 1024 * 1024, topics=topics)
+            buffer_max_bytes=self.settings['buffer_max_mb'] * 1024 * 1024, topics=topics,
+            on_closed=lambda folder: seal_incident(folder, self.signing_key, self.encryption_key))
+        self.retention = RetentionPolicy(self.settings['retention_hours'] * 3600.0,
+                                         self.settings['quota_mb'] * 1024 * 1024,
+                                         self.settings['min_free_mb'] * 1024 * 1024)
+        self.alerts = self._make_alerts()
+        self.latest_anonymized: dict[str, CompressedImage] = {}
+        self.latest_bag: dict[str, Path] = {}
+        self.deleted_incidents = 0
+        self.retention_errors: list[str] = []
+        self._recorder_errors_seen = 0
         self.events_pub = self.create_publisher(String, EVENTS, qos.LATCHED)
         for camera_id in cameras:
             for name, (_, msg_class, profile) in RECORDED.items():
@@ -79,15 +106,59 @@ class EventManagerNode(Node):
                 self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile)
             self.create_service(Trigger, camera_topic(camera_id, 'trigger_recording'),
                                 partial(self._on_manual_trigger, camera_id))
+            self.create_service(Trigger, camera_topic(camera_id, 'mark_evidence'),
+                                partial(self._on_mark_evidence, camera_id))
+            self.create_subscription(String, camera_topic(camera_id, 'alarm'),
+                                     partial(self._on_alarm, camera_id), qos.RELIABLE)
         self.incidents_started = 0
         self.create_timer(0.2, self._tick)
+        self.create_timer(self.settings['retention_check_s'], self._enforce_retention)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
         self.get_logger().info(f'{len(rules)} rule(s) on {", ".join(cameras)}; bags go to {self.record_root}')
+
+    def _load_keys(self) -> None:
+        try:
+            key_path = Path(self.settings['signing_key_file']).expanduser()
+            self.signing_key, created = load_or_create_signing_key(key_path, self.record_root)
+            if created:
+                self.get_logger().warning(
+                    f'created signing key {key_path} (fingerprint {fingerprint(self.signing_key.public_key())}); '
+                    f'give {public_key_path(key_path)} to whoever runs vss-verify, back up the key')
+            self.encryption_key = None
+            if self.settings['encryption']:
+                aes_path = Path(self.settings['encryption_key_file']).expanduser()
+                self.encryption_key, created = load_or_create_key(aes_path, self.record_root)
+                if created:
+                    self.get_logger().warning(f'created encryption key {aes_path}: without it no incident '
+                                              'can be exported; back it up')
+        except (IntegrityError, EncryptionError) as error:
+            raise StartupError(f'event_manager: {error}') from error
+
+    def _make_alerts(self) -> AlertDispatcher | None:
+        s = self.settings
+        try:
+            senders = {}
+            if s['mqtt_host']:
+                senders['mqtt'] = MqttSender(MqttSettings(
+                    s['mqtt_host'], s['mqtt_port'], s['mqtt_topic'], s['mqtt_tls'], s['mqtt_ca_file'],
+                    s['mqtt_username'], s['mqtt_password_file']))
+            if s['webhook_url']:
+                senders['webhook'] = WebhookSender(WebhookSettings(
+                    s['webhook_url'], s['webhook_secret_file'], s['webhook_ca_file']))
+        except AlertConfigError as error:
+            raise StartupError(f'event_manager: {error}') from error
+        if not senders:
+            return None
+        dispatcher = AlertDispatcher(Outbox(Path(s['outbox_path']).expanduser()), senders, clock=time.time)
+        dispatcher.start()
+        return dispatcher
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
     def _on_recorded(self, camera_id: str, topic: str, msg) -> None:
+        if isinstance(msg, CompressedImage):
+            self.latest_anonymized[camera_id] = msg
         self.recorder.on_message(camera_id, topic, stamp_ns(msg), serialize_message(msg))
 
     def _on_detections(self, camera_id: str, topic: str, msg: Detection2DArray) -> None:
@@ -103,18 +174,51 @@ class EventManagerNode(Node):
         response.message = f'incident {updates[0].incident.id} on {camera_id}' if updates else 'merged'
         return response
 
+    def _on_alarm(self, camera_id: str, msg: String) -> None:
+        self._handle(self.engine.trigger(camera_id, self._now_ns(), source='alarm',
+                                         reason=msg.data.strip() or 'alarm input'))
+
+    def _on_mark_evidence(self, camera_id: str, request: Trigger.Request,
+                          response: Trigger.Response) -> Trigger.Response:
+        folder = self.latest_bag.get(camera_id)
+        try:
+            if folder is None:
+                raise FileNotFoundError(f'no incident recorded on {camera_id} since start')
+            mark_evidence(folder, who='operator (mark_evidence service)', why='marked from the control room',
+                          when=datetime.now(timezone.utc))
+        except OSError as error:
+            response.success, response.message = False, str(error)
+            return response
+        response.success, response.message = True, str(folder)
+        self.get_logger().info(f'incident {folder.name} marked as evidence')
+        return response
+
     def _tick(self) -> None:
         now = self._now_ns()
         self._handle(self.engine.tick(now))
         self.recorder.poll(now)
+        if self.recorder.error_count > self._recorder_errors_seen:  # e.g. disk full: make room now
+            self._recorder_errors_seen = self.recorder.error_count
+            self.get_logger().error(f'{self.recorder.last_error}; enforcing retention')
+            self._enforce_retention()
+
+    def _enforce_retention(self) -> None:
+        deleted, self.retention_errors = enforce_retention(
+            self.record_root, datetime.now(timezone.utc), self.retention, in_use=self.recorder.open_bags.values())
+        self.deleted_incidents += len(deleted)
+        for incident in deleted:
+            self.get_logger().info(f'retention: deleted {incident.path.name}')
 
     def _handle(self, updates: list[IncidentUpdate]) -> None:
         for update in updates:
             bag = self.recorder.on_incident(update, self._now_ns())
             if bag is not None:
                 update.incident.bag_path = str(bag)
+                self.latest_bag[update.incident.camera] = bag
             if update.phase == 'start':
                 self.incidents_started += 1
+            if self.alerts is not None and update.phase in ('start', 'end'):
+                self.alerts.enqueue(alert_body(update.to_dict(), self._snapshot(update.incident.camera)))
             event = String(data=update.to_json())
             self.events_pub.publish(event)
             self.recorder.on_message(update.incident.camera, EVENTS, update.incident.updated_ns,
@@ -122,15 +226,34 @@ class EventManagerNode(Node):
             self.get_logger().info(f'incident {update.incident.id} {update.phase}: rule '
                                    f'{update.incident.rule} on {update.incident.camera}')
 
+    def _snapshot(self, camera_id: str) -> bytes | None:
+        latest = self.latest_anonymized.get(camera_id)
+        if latest is None or self.settings['snapshot_width'] == 0:
+            return None
+        return small_snapshot(bytes(latest.data), self.settings['snapshot_width'])
+
     def _diagnostics(self) -> dict:
         error = self.recorder.last_error
-        return {'recorder': (ERROR if error else OK, error or 'recording on incidents only', {
+        status = {'recorder': (ERROR if error else OK, error or 'recording on incidents only', {
             'incidents_started': self.incidents_started,
             'open_incidents': len(self.engine.open_incidents),
-            'record_root': self.record_root})}
+            'disk_errors': self.recorder.error_count,
+            'record_root': self.record_root}),
+            'retention': (WARN if self.retention_errors else OK,
+                          '; '.join(self.retention_errors) or 'ok', {
+                              'deleted_incidents': self.deleted_incidents,
+                              'retention_hours': self.settings['retention_hours']})}
+        if self.alerts is not None:
+            problems = {channel: error for channel, error in self.alerts.status().items() if error}
+            status['alerts'] = (WARN if problems else OK, '; '.join(f'{c}: {e}' for c, e in problems.items())
+                                or 'delivering', {'pending': self.alerts.outbox.pending(),
+                                                  'delivered': self.alerts.delivered})
+        return status
 
     def destroy_node(self) -> None:
         self.recorder.close_all()
+        if self.alerts is not None:
+            self.alerts.stop()
         super().destroy_node()
 
 

@@ -1,0 +1,157 @@
+"""The event_manager process over real DDS: alarm input -> incident, signed bag, webhook
+alert with an anonymised snapshot; nothing on disk without an incident; SIGKILL mid-incident."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import String
+from vision_msgs.msg import Detection2DArray
+
+from conftest import wait_until
+from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.events.alerts import SIGNATURE_HEADER, sign_body
+from kaiserslautern_vss.events.bag_writer import read_unfinished_mcap
+from kaiserslautern_vss.events.integrity import public_key_path
+from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.tools import verify
+from servers.alert_receivers import WebhookServer
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+SECRET = b'node-webhook-secret'
+IMAGE_TOPIC = '/vss/cam01/image_anonymized/compressed'
+PRE_EVENT_S = 1.0
+
+
+class Feeder:
+    """Publishes 10 fps anonymised JPEGs and empty detections, like the privacy/detector nodes."""
+
+    def __init__(self, context) -> None:
+        self.node = rclpy.create_node('feeder', context=context)
+        self.images = self.node.create_publisher(CompressedImage, IMAGE_TOPIC, qos.SENSOR)
+        self.detections = self.node.create_publisher(Detection2DArray, '/vss/cam01/detections', qos.RELIABLE)
+        self.alarm = self.node.create_publisher(String, '/vss/cam01/alarm', qos.RELIABLE)
+        frame = np.full((576, 768, 3), 90, np.uint8)
+        self.jpeg = cv2.imencode('.jpg', frame)[1].tobytes()
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.published_ns: list[int] = []
+
+    def run(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        next_frame = time.monotonic()
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_frame:
+                stamp = self.node.get_clock().now()
+                image = CompressedImage(format='jpeg', data=self.jpeg)
+                image.header.stamp = stamp.to_msg()
+                self.images.publish(image)
+                self.detections.publish(Detection2DArray(header=image.header))
+                self.published_ns.append(stamp.nanoseconds)
+                next_frame += 0.1
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def wait_for_subscriber(self) -> bool:
+        return wait_until(lambda: self.images.get_subscription_count() > 0
+                          and self.alarm.get_subscription_count() > 0, 20, step=lambda: self.run(0.05))
+
+
+def _start(tmp_path: Path, **overrides) -> GraphProcesses:
+    rules = tmp_path / 'rules.yaml'
+    rules.write_text('rules:\n  - {name: never, kind: zone_intrusion, camera: cam01, '
+                     'zone: [[0, 0], [1, 0], [1, 1]]}\n')
+    parameters = dict(cameras=['cam01'], rules_file=str(rules), record_root=str(tmp_path / 'recordings'),
+                      pre_event_s=PRE_EVENT_S, post_event_s=1.0, alarm_duration_s=2.0,
+                      signing_key_file=str(tmp_path / 'keys' / 'signing_key.pem'),
+                      outbox_path=str(tmp_path / 'outbox.sqlite'))
+    parameters.update(overrides)
+    graph = GraphProcesses([NodeSpec('event_manager', 'event_manager', '/vss', parameters)])
+    graph.start()
+    return graph
+
+
+@pytest.fixture
+def feeder():
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    feeder = Feeder(context)
+    yield feeder
+    feeder.node.destroy_node()
+    context.try_shutdown()
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob('*') if p.is_file()] if root.exists() else []
+
+
+def test_alarm_incident_is_recorded_signed_and_alerted(tmp_path, feeder):
+    (tmp_path / 'secret').write_bytes(SECRET)
+    server = WebhookServer(tmp_path)
+    server.start()
+    graph = _start(tmp_path, webhook_url=server.url, webhook_secret_file=str(tmp_path / 'secret'),
+                   webhook_ca_file=str(server.cert))
+    try:
+        assert feeder.wait_for_subscriber()
+        feeder.run(3.0)
+        assert _files(tmp_path / 'recordings') == []  # no incident: no image byte on disk
+        alarm_ns = feeder.node.get_clock().now().nanoseconds
+        feeder.alarm.publish(String(data='door contact 3'))
+        feeder.run(5.0)  # 2 s alarm + 1 s post-event + margin
+        assert wait_until(lambda: len(server.received) >= 2, 10, step=lambda: feeder.run(0.1))
+    finally:
+        codes = graph.stop()
+        server.stop()
+    assert list(codes.values()) == [0]
+    alerts = [json.loads(body) for _, body in server.received]
+    assert [a['event']['phase'] for a in alerts] == ['start', 'end']
+    assert alerts[0]['event']['reasons'] == ['alarm: door contact 3']
+    for headers, body in server.received:
+        assert headers[SIGNATURE_HEADER] == sign_body(SECRET, body)
+    snapshot = cv2.imdecode(np.frombuffer(base64.b64decode(alerts[0]['snapshot']['data_base64']), np.uint8),
+                            cv2.IMREAD_COLOR)
+    assert snapshot.shape == (240, 320, 3)
+
+    (bag,) = [p for p in (tmp_path / 'recordings').iterdir()]
+    assert '_cam01_manual_' in bag.name
+    public = public_key_path(tmp_path / 'keys' / 'signing_key.pem')
+    assert verify.main(['--key', str(public), str(bag)]) == 0
+    with Reader(bag) as reader:
+        stamps = [t for c, t, _ in reader.messages() if c.topic == IMAGE_TOPIC]
+        assert not any('image_raw' in c.topic for c in reader.connections)
+    started_ns = alerts[0]['event']['started_ns']
+    assert abs(started_ns - alarm_ns) < 0.5e9
+    assert started_ns - stamps[0] >= (PRE_EVENT_S - 0.1) * 1e9  # pre-event seconds, within one frame
+    assert started_ns - stamps[0] <= (PRE_EVENT_S + 0.1) * 1e9
+
+
+def test_sigkill_mid_incident_keeps_all_but_the_last_second(tmp_path, feeder):
+    graph = _start(tmp_path, alarm_duration_s=60.0)
+    try:
+        assert feeder.wait_for_subscriber()
+        feeder.run(1.5)
+        feeder.alarm.publish(String(data='panic button'))
+        feeder.run(5.0)
+        event_manager = graph.of_executable('event_manager')[0].process
+        event_manager.send_signal(signal.SIGKILL)
+        event_manager.wait(10)
+        last_published_ns = feeder.published_ns[-1]
+    finally:
+        graph.stop()
+    (bag,) = [p for p in (tmp_path / 'recordings').iterdir()]
+    assert not (bag / 'metadata.yaml').exists()  # the writer never finished
+    with open(next(bag.glob('*.mcap')), 'rb') as stream:
+        stamps = [t for topic, t, _ in read_unfinished_mcap(stream) if topic == IMAGE_TOPIC]
+    assert len(stamps) > 30
+    assert last_published_ns - stamps[-1] < 1.6e9  # flushed every second (+ delivery jitter)
