@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup_env.sh"
 # shellcheck disable=SC1091
 source "$ROOT/scripts/vss_env.sh"
-# Each run gets its own DDS domain so parallel runs on one host never see each other.
-export ROS_DOMAIN_ID="${VSS_TEST_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
+# test/conftest.py reserves a DDS domain no other local run uses.
+unset ROS_DOMAIN_ID
 cd "$ROOT"
 exec python -m pytest "$@"
