@@ -99,7 +99,7 @@ class GraphProcesses:
     def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
         """SIGINT every node (they flush bags and close cleanly), SIGKILL what hangs."""
         for node in self.nodes:
-            if node.returncode is None:
+            if node.process is not None and node.returncode is None:
                 node.process.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout_s
         for node in self.nodes:
