@@ -2,76 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import cv2
 import pytest
+from servers.rtsp_process import RtspServer, gstreamer_missing
 
 from kaiserslautern_vss.camera.sources import RtspSource, SourceError, SourceSettings, open_source
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
 
 ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT / '..' / 'shared' / 'data' / 'vtest.avi'
-SERVER = ROOT / 'test' / 'servers' / 'rtsp_server.py'
-SYSTEM_PYTHON = '/usr/bin/python3'
-APT_COMMAND = ('sudo apt-get install -y gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-ugly '
-               'gstreamer1.0-libav gstreamer1.0-plugins-good')
-CHECK = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
-         "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-         "missing = [e for e in ('x264enc', 'rtph264pay', 'decodebin', 'videoconvert') "
-         "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))")
 
 
 @pytest.fixture(scope='module')
 def gstreamer() -> None:
     if not VTEST.is_file():
         pytest.skip(f'{VTEST} not found: the shared test data (../shared beside the repository) is absent')
-    if not os.access(SYSTEM_PYTHON, os.X_OK):
-        pytest.skip(f'{SYSTEM_PYTHON} not found; the RTSP test server needs it: {APT_COMMAND}')
-    check = subprocess.run([SYSTEM_PYTHON, '-c', CHECK], capture_output=True, text=True, timeout=30)
-    if check.returncode != 0 or check.stdout.strip():
-        pytest.skip(f'GStreamer RTSP server or plugins missing ({check.stdout.strip() or check.stderr.strip()[-200:]}); '
-                    f'install them with: {APT_COMMAND}')
-
-
-class RtspServer:
-    """The test/servers/rtsp_server.py subprocess; start() again reuses the port."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.port = port
-        self.url = ''
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout_s: float = 15.0) -> None:
-        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), '--video', str(VTEST.resolve()),
-                                         '--port', str(self.port)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout], daemon=True).start()
-        try:
-            line = lines.get(timeout=timeout_s)
-        except queue.Empty:
-            self.stop()
-            pytest.fail('RTSP test server did not become ready')
-        assert line.startswith('READY '), line
-        self.url = line.split()[1]
-        self.port = int(self.url.split(':')[2].split('/')[0])
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
+    missing = gstreamer_missing()
+    if missing:
+        pytest.skip(missing)
 
 
 @pytest.fixture
 def rtsp_server(gstreamer) -> RtspServer:
-    server = RtspServer()
+    server = RtspServer(VTEST)
     server.start()
     yield server
     server.stop()

@@ -18,6 +18,7 @@ from kaiserslautern_vss.camera.credentials import inject_credentials, mask_url, 
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.imaging import as_bgr, fit_to_max_size
 from kaiserslautern_vss.camera.latest_slot import LatestSlot
+from kaiserslautern_vss.camera.pacing import RateDecimator
 from kaiserslautern_vss.camera.probe import tcp_probe
 from kaiserslautern_vss.camera.source_types import SourceCounters, SourceError, SourceSettings
 
@@ -37,7 +38,6 @@ class CaptureThreadSource:
         self._thread: threading.Thread | None = None
         self._failure = ''
         self._counters = SourceCounters()
-        self._min_period_ns = int(1e9 / settings.max_fps) if settings.max_fps else 0
 
     def _create_capture(self) -> cv2.VideoCapture:
         raise NotImplementedError
@@ -51,21 +51,20 @@ class CaptureThreadSource:
         self._thread.start()
 
     def _run(self, capture: cv2.VideoCapture) -> None:
-        last_kept_ns = 0
+        decimator = RateDecimator(self.settings.max_fps)
         try:
             while not self._stop.is_set():
                 if not capture.grab():
                     self._failure = f'{self.describe()}: no frame (stream ended, timed out or broken)'
                     return
                 now = time.time_ns()
-                if self._min_period_ns and now - last_kept_ns < self._min_period_ns:
+                if not decimator.keep(now):
                     self._counters.skipped_frames += 1
                     continue
                 ok, image = capture.retrieve()
                 if not ok or image is None:
                     self._counters.corrupt_frames += 1
                     continue
-                last_kept_ns = now
                 image = fit_to_max_size(as_bgr(image), self.settings.max_width, self.settings.max_height)
                 self._slot.put(Frame(image, now, self._counters.frames))
                 self._counters.frames += 1

@@ -86,6 +86,8 @@ class VideoFileSource:
         return SourceCounters(**vars(self._counters))
 
     def describe(self) -> str:
-        pace = f'realtime at {self._fps:g} fps' if self.realtime else 'as fast as possible'
-        return (f'video file {self.path} ({self._size[0]}x{self._size[1]}, {pace}'
-                f'{", looping" if self.loop else ""})')
+        # Size and rate are known once opened; before that the description says less.
+        size = f'{self._size[0]}x{self._size[1]}, ' if self._size[0] else ''
+        pace = 'as fast as possible' if not self.realtime else f'realtime at {self._fps:g} fps' if self._fps \
+            else 'realtime'
+        return f'video file {self.path} ({size}{pace}{", looping" if self.loop else ""})'

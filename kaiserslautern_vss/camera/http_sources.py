@@ -22,7 +22,7 @@ from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.imaging import decode_jpeg
 from kaiserslautern_vss.camera.latest_slot import LatestSlot
 from kaiserslautern_vss.camera.mjpeg import MjpegStreamParser
-from kaiserslautern_vss.camera.pacing import FramePacer
+from kaiserslautern_vss.camera.pacing import FramePacer, RateDecimator
 from kaiserslautern_vss.camera.probe import tcp_probe
 from kaiserslautern_vss.camera.source_types import SourceCounters, SourceError, SourceSettings
 
@@ -54,8 +54,7 @@ class _HttpJpegSource:
         self._thread: threading.Thread | None = None
         self._failure = ''
         self._counters = SourceCounters()
-        self._min_period_ns = int(1e9 / settings.max_fps) if settings.max_fps else 0
-        self._last_kept_ns = 0
+        self._decimator = RateDecimator(settings.max_fps)
 
     def _request(self, timeout_s: float) -> http.client.HTTPResponse:
         try:
@@ -99,10 +98,9 @@ class _HttpJpegSource:
 
     def _offer(self, jpeg: bytes) -> None:
         now = time.time_ns()
-        if self._min_period_ns and now - self._last_kept_ns < self._min_period_ns:
+        if not self._decimator.keep(now):
             self._counters.skipped_frames += 1
             return
-        self._last_kept_ns = now
         self._slot.put((jpeg, now))
 
     def read(self, timeout_s: float) -> Frame | None:

@@ -36,3 +36,24 @@ class FramePacer:
             self._sleep(delay)
         self._index += 1
         return True
+
+
+class RateDecimator:
+    """Keeps frames at most ``max_rate_hz`` apart in capture time (0 keeps all).
+
+    Judging by capture stamps, not arrival, makes it agree exactly with the same limit applied
+    inside the live sources (``SourceSettings.max_fps``): a frame a source kept is never
+    dropped here because it arrived with a little jitter.
+    """
+
+    def __init__(self, max_rate_hz: float) -> None:
+        if max_rate_hz < 0:
+            raise ValueError(f'max_rate_hz must be >= 0, got {max_rate_hz}')
+        self.min_period_ns = int(1e9 / max_rate_hz) if max_rate_hz else 0
+        self._last_kept_ns: int | None = None
+
+    def keep(self, capture_time_ns: int) -> bool:
+        if self._last_kept_ns is not None and capture_time_ns - self._last_kept_ns < self.min_period_ns:
+            return False
+        self._last_kept_ns = capture_time_ns
+        return True

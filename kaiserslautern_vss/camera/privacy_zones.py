@@ -38,16 +38,16 @@ class PrivacyZones:
     def _validated(self, index: int, polygon: np.ndarray) -> np.ndarray:
         points = np.asarray(polygon, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != 2:
-            raise PrivacyZoneError(f'privacy zone {index}: expected (N, 2) x, y points, got shape {points.shape}')
+            raise PrivacyZoneError(f'privacy_zones[{index}]: expected (N, 2) x, y points, got shape {points.shape}')
         if len(points) < 3:
-            raise PrivacyZoneError(f'privacy zone {index}: a polygon needs at least 3 points, got {len(points)}')
+            raise PrivacyZoneError(f'privacy_zones[{index}]: a polygon needs at least 3 points, got {len(points)}')
         if not np.isfinite(points).all():
-            raise PrivacyZoneError(f'privacy zone {index}: points must be finite numbers')
+            raise PrivacyZoneError(f'privacy_zones[{index}]: points must be finite numbers')
         width, height = self.image_size
         outside = (points[:, 0] < 0) | (points[:, 0] > width) | (points[:, 1] < 0) | (points[:, 1] > height)
         if outside.any():
             x, y = points[np.flatnonzero(outside)[0]]
-            raise PrivacyZoneError(f'privacy zone {index}: point ({x:g}, {y:g}) lies outside the '
+            raise PrivacyZoneError(f'privacy_zones[{index}]: point ({x:g}, {y:g}) lies outside the '
                                    f'{width}x{height} image')
         return points
 
@@ -76,3 +76,24 @@ class PrivacyZones:
             raise PrivacyZoneError('the image must be C-contiguous to be masked in place')
         if self.polygons:
             cv2.fillPoly(image, self._scaled_polygons(image.shape[1], image.shape[0]), self.fill)
+
+
+def parse_zone_texts(texts: Sequence[str], image_size: tuple[int, int],
+                     fill: tuple[int, int, int] = (0, 0, 0)) -> PrivacyZones:
+    """Zones from config strings, one polygon each as ``'x1,y1 x2,y2 x3,y3 ...'`` pixel points.
+
+    One string per zone reads well in YAML and in parameter dumps (ROS parameters cannot nest
+    lists). Errors name the zone as ``privacy_zones[i]`` and the offending point.
+    """
+    polygons = []
+    for index, text in enumerate(texts):
+        points = []
+        for number, point in enumerate(text.split(), start=1):
+            try:
+                x, y = (float(value) for value in point.split(','))
+            except ValueError:
+                raise PrivacyZoneError(f'privacy_zones[{index}] {text!r}: point {number} {point!r} is not '
+                                       f'"x,y" (points are separated by spaces)') from None
+            points.append((x, y))
+        polygons.append(np.array(points, dtype=np.float64).reshape(-1, 2))
+    return PrivacyZones(polygons, image_size, fill)

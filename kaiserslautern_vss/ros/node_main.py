@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from kaiserslautern_vss.parameters.spec import ParameterError
@@ -19,21 +19,25 @@ class StartupError(RuntimeError):
     """A node cannot start (missing model, unreadable rules, ...); the message says why."""
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
-    """Run one node until shutdown; returns the process exit status."""
+def run_node(make_node: Callable[[], Node | Sequence[Node]], args: list[str] | None = None,
+             threads: int = 1) -> int:
+    """Run one node (or several in one process) until shutdown; returns the process exit status."""
     rclpy.init(args=args)
-    node: Node | None = None
+    nodes: list[Node] = []
     try:
-        node = make_node()
-        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
-        rclpy.spin(node, executor=executor)
+        made = make_node()
+        nodes = [made] if isinstance(made, Node) else list(made)
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
     except (ParameterError, StartupError) as error:
         print(f'[FATAL] {error}', file=sys.stderr, flush=True)
         return EXIT_BAD_CONFIG
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
+        for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -1,0 +1,112 @@
+"""Everything a camera driver needs, built and checked once from its parameters (no ROS here).
+
+Problems an operator must fix (an unknown URL scheme, a password written into the URL, a
+missing password variable, zones outside the image, an unreadable calibration, a missing
+video file) raise :class:`CameraConfigError` with the exact cause, so the driver refuses to
+start. Problems the camera may recover from (unreachable, unplugged, broken stream) are left
+to :class:`SupervisedCamera`, which retries forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from kaiserslautern_vss.camera.calibration import CalibrationError, CameraCalibration, load_calibration
+from kaiserslautern_vss.camera.credentials import SECRET_QUERY_KEYS, mask_url, resolve_password, split_credentials
+from kaiserslautern_vss.camera.file_source import VideoFileSource
+from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySource
+from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones, parse_zone_texts
+from kaiserslautern_vss.camera.source_types import FrameSource, SourceConfigError, SourceError, SourceSettings
+from kaiserslautern_vss.camera.sources import open_source
+from kaiserslautern_vss.camera.supervisor import SupervisedCamera
+from kaiserslautern_vss.paths import resolve_sample_url
+
+
+class CameraConfigError(ValueError):
+    """A camera configuration the driver refuses to start with; the message names the camera and the cause."""
+
+
+@dataclass(frozen=True)
+class CameraDriverConfig:
+    camera_id: str
+    url: str  # never holds a password (rejected at build time)
+    settings: SourceSettings
+    frame_id: str
+    max_rate_hz: float
+    stall_timeout_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+    privacy_zones: PrivacyZones | None
+    calibration: CameraCalibration | None
+
+    def create_source(self) -> FrameSource:
+        return open_source(self.url, self.settings)
+
+    def supervise(self) -> SupervisedCamera:
+        """A started camera thread that reopens the source on every failure."""
+        return SupervisedCamera(self.create_source, stall_timeout_s=self.stall_timeout_s,
+                                backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+                                name=self.camera_id, privacy_zones=self.privacy_zones)
+
+
+def reject_inline_secrets(url: str) -> None:
+    """A password in the URL would show in every parameter dump: refuse it, naming the fix."""
+    _, _, password = split_credentials(url)
+    secret_keys = sorted({key for key, _ in parse_qsl(urlsplit(url).query) if key.lower() in SECRET_QUERY_KEYS})
+    if password or secret_keys:
+        where = 'a password in its user info' if password else f'the secret query parameter(s) {", ".join(secret_keys)}'
+        raise CameraConfigError(f'url {mask_url(url)} contains {where}; parameter dumps and logs would show it: '
+                                f'remove it and set username plus password_env or password_file')
+
+
+def build_driver_config(values: Mapping[str, Any]) -> CameraDriverConfig:
+    """The driver configuration from validated catalogue values (see parameters/camera_driver.py)."""
+    camera_id = values['camera_id']
+    try:
+        return _build(camera_id, values)
+    except (CameraConfigError, SourceConfigError, SourceError, PrivacyZoneError, CalibrationError,
+            FileNotFoundError) as error:
+        raise CameraConfigError(f'camera {camera_id}: {error}') from None
+
+
+def _build(camera_id: str, values: Mapping[str, Any]) -> CameraDriverConfig:
+    url = values['url']
+    reject_inline_secrets(url)
+    url = resolve_sample_url(url)
+    if values['backoff_max_s'] < values['backoff_initial_s']:
+        raise CameraConfigError(f'backoff_max_s {values["backoff_max_s"]} is below backoff_initial_s '
+                                f'{values["backoff_initial_s"]}')
+    settings = SourceSettings(
+        realtime=values['realtime'], loop=values['loop'], rtsp_transport=values['rtsp_transport'],
+        snapshot_rate_hz=values['snapshot_rate_hz'], max_width=values['max_width'],
+        max_height=values['max_height'], max_fps=values['max_rate_hz'], open_timeout_s=values['open_timeout_s'],
+        read_timeout_s=values['read_timeout_s'], username=values['username'],
+        password_env=values['password_env'], password_file=values['password_file'])
+    if (settings.password_env or settings.password_file) and not settings.username:
+        raise CameraConfigError('password_env/password_file given without username')
+    resolve_password(settings.password_env, settings.password_file)  # fail now, not on every reconnect
+    _check_local_source(open_source(url, settings))
+    zones_size = (values['privacy_zones_width'], values['privacy_zones_height'])
+    zone_texts = [text for text in values['privacy_zones'] if text.strip()]
+    if zone_texts and not all(zones_size):
+        raise CameraConfigError('privacy_zones need privacy_zones_width and privacy_zones_height (the image '
+                                'size their points refer to)')
+    return CameraDriverConfig(
+        camera_id=camera_id, url=url, settings=settings,
+        frame_id=values['frame_id'] or f'{camera_id}_optical_frame', max_rate_hz=values['max_rate_hz'],
+        stall_timeout_s=values['stall_timeout_s'], backoff_initial_s=values['backoff_initial_s'],
+        backoff_max_s=values['backoff_max_s'],
+        privacy_zones=parse_zone_texts(zone_texts, zones_size) if zone_texts else None,
+        calibration=load_calibration(values['camera_info_url']) if values['camera_info_url'] else None)
+
+
+def _check_local_source(source: FrameSource) -> None:
+    """Files and image folders are opened once now: a wrong path is a config error, not an outage."""
+    if isinstance(source, (VideoFileSource, ImageDirectorySource)):
+        try:
+            source.open()
+        finally:
+            source.close()
