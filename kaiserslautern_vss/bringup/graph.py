@@ -21,7 +21,8 @@ from kaiserslautern_vss.parameters.spec import ParameterError, validate_paramete
 PACKAGE = 'kaiserslautern_vss'
 #: parameters naming files; relative values are resolved against the config file's folder
 PATH_PARAMETERS = frozenset({'rules_file', 'camera_info_url', 'model_path', 'class_names_path',
-                             'password_file'})
+                             'password_file', 'signing_key_file', 'encryption_key_file', 'outbox_path',
+                             'mqtt_ca_file', 'mqtt_password_file', 'webhook_secret_file', 'webhook_ca_file'})
 #: parameters whose default is derived from the configured camera drivers
 CAMERA_LIST = 'cameras'
 
