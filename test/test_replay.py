@@ -171,10 +171,11 @@ def test_replayed_incident_is_the_recorded_incident(replay_runs):
     assert len(original) == 1 and len(replayed) == 1, (original, replayed)
     assert replayed[0]['rule'] == original[0]['rule'] == 'lawn_intrusion'
     assert replayed[0]['camera'] == original[0]['camera'] == 'cam01'
-    # Same footage (masked once more), same rule: the trigger lands within a few frames.
+    # Same footage (masked once more), same rule: the trigger lands within min_duration_s (0.5 s)
+    # plus the frames a busy detector skips (it keeps only the newest frame).
     shift_s = (replayed[0]['started_ns'] - original[0]['started_ns']) / 1e9
     print(f'replay fidelity: {len(replayed)} of {len(original)} incident(s) found again, trigger shift {shift_s:+.2f} s')
-    assert abs(shift_s) <= 1.0
+    assert abs(shift_s) <= 1.5
 
 
 @pytest.mark.slow
