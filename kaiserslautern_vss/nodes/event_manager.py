@@ -75,9 +75,13 @@ class EventManagerNode(Node):
             rules = load_rules_file(Path(self.settings['rules_file']))
         except RuleConfigError as error:
             raise StartupError(f'event_manager: {error}') from error
-        unknown = sorted({rule.camera for rule in rules} - set(cameras))
-        if unknown:
-            raise StartupError(f'event_manager: rules name cameras not served here: {", ".join(unknown)}')
+        # A camera subset (--cameras) runs with the site's rules file: rules of cameras not
+        # started here are skipped, loudly, so a misspelt camera id is still noticed.
+        skipped = [rule for rule in rules if rule.camera not in cameras]
+        if skipped:
+            self.get_logger().warning('rules for cameras not served here are skipped: ' + ', '.join(
+                f'{rule.name} ({rule.camera})' for rule in skipped))
+        rules = [rule for rule in rules if rule.camera in cameras]
         self.engine = RuleEngine(rules, end_hold_s=self.settings['end_hold_s'],
                                  manual_duration_s=self.settings['alarm_duration_s'])
         topics = {camera_topic(c, name): msgtype for c in cameras for name, (msgtype, _, _) in RECORDED.items()}
