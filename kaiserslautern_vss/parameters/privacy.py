@@ -22,7 +22,8 @@ PARAMETERS = (
     ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
     ParamSpec('detection_deadline_s', 0.5, 'Max wait for a frame\'s detections before failing closed',
               minimum=0.01, maximum=10.0),
-    ParamSpec('on_deadline', 'mask_all', 'Frame without detections in time: publish fully masked or drop',
+    ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (no detections in time, skipped '
+              'by the detector, masking failed): publish it fully masked or drop it',
               choices=('mask_all', 'drop')),
     ParamSpec('jpeg_quality', 85, 'JPEG quality of image_anonymized/compressed', minimum=10, maximum=100),
 )
