@@ -65,7 +65,7 @@ def test_weak_detections_continue_tracks_but_never_start_them():
     for step in range(3):
         tracker.update(_frame(_walker(step, 0, 5)), step * FRAME_S)
     result = tracker.update(_frame(_walker(3, 0, 5, score=0.2), _walker(3, 400, 0, score=0.2)), 3 * FRAME_S)
-    assert result.track_ids.tolist() == [1]  # the unmatched weak one is dropped
+    assert result.track_ids.tolist() == [1, -1]  # the unmatched weak one stays, untracked (privacy)
     result = tracker.update(_frame(_walker(4, 0, 5), _walker(4, 400, 0, score=0.2)), 4 * FRAME_S)
     assert result.track_ids.tolist() == [1]
 

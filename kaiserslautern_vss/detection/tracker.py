@@ -130,9 +130,9 @@ class MultiObjectTracker:
         return len(self._tracks)
 
     def update(self, detections: Detections, stamp_s: float) -> Detections:
-        """The frame's detections with ``track_ids`` set: confirmed tracks' ids, ``UNTRACKED`` for
-        confident detections not (yet) in a confirmed track. Weak detections that continue no
-        track, and those under ``low_score``, are dropped. ``stamp_s`` must not go backwards."""
+        """Every one of the frame's detections, with ``track_ids`` set: confirmed tracks' ids,
+        ``UNTRACKED`` for the rest. Nothing is dropped: a person the tracker cannot place must
+        still reach the privacy node to be masked. ``stamp_s`` must not go backwards."""
         if self._last_stamp_s is not None and stamp_s < self._last_stamp_s:
             raise TrackerError(f'frame stamp {stamp_s} s is before the previous one '
                                f'({self._last_stamp_s} s); create a new tracker after a clock reset')
@@ -171,10 +171,7 @@ class MultiObjectTracker:
             track_ids[index] = track.track_id
         for track, index in zip(new_tracks, starters):
             track_ids[index] = track.track_id
-        returned = np.zeros(len(detections), dtype=bool)
-        returned[np.flatnonzero(detections.scores >= settings.high_score)] = True
-        returned[[index for _, index in low_matches]] = True
-        return Detections(detections.boxes, detections.scores, detections.labels, track_ids).select(returned)
+        return Detections(detections.boxes, detections.scores, detections.labels, track_ids)
 
     def _predict(self, dt_s: float) -> None:
         if not self._tracks or dt_s == 0.0:
