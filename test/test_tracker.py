@@ -67,7 +67,7 @@ def test_weak_detections_continue_tracks_but_never_start_them():
     result = tracker.update(_frame(_walker(3, 0, 5, score=0.2), _walker(3, 400, 0, score=0.2)), 3 * FRAME_S)
     assert result.track_ids.tolist() == [1, -1]  # the unmatched weak one stays, untracked (privacy)
     result = tracker.update(_frame(_walker(4, 0, 5), _walker(4, 400, 0, score=0.2)), 4 * FRAME_S)
-    assert result.track_ids.tolist() == [1]
+    assert result.track_ids.tolist() == [1, -1]  # a weak detection never starts a track
 
 
 def test_lost_tracks_are_recovered_within_max_lost_s_and_forgotten_after():
