@@ -2,7 +2,7 @@
 
     ros2 launch kaiserslautern_vss vss.launch.py [config:=/etc/vss/site_rathausvorplatz.yaml]
         [cameras:=cam01,cam02] [record_root:=/var/lib/vss/recordings] [log_level:=info]
-        [use_sim_time:=false] [camera_drivers:=true]
+        [use_sim_time:=false] [camera_drivers:=true] [group_cameras:=false]
 
 ``ros2 launch kaiserslautern_vss vss.launch.py --show-args`` describes every argument.
 Nodes and parameters come from kaiserslautern_vss.bringup.arguments.derive_graph, the
@@ -12,6 +12,8 @@ any node starts, with the config error as the message.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
@@ -19,7 +21,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, node_action_arguments, parse_flag
-from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.graph import GraphConfigError, process_groups
 from kaiserslautern_vss.paths import fastdds_profile
 
 
@@ -31,7 +33,10 @@ def _nodes(context):
                              camera_drivers=parse_flag('camera_drivers', value['camera_drivers']))
     except (GraphConfigError, ValueError) as error:
         raise RuntimeError(f'vss.launch.py: invalid site configuration: {error}') from None
-    return [Node(output='screen', **node_action_arguments(spec, value['log_level'])) for spec in specs]
+    groups = process_groups(specs, parse_flag('group_cameras', value['group_cameras']))
+    params_dir = Path(tempfile.mkdtemp(prefix='vss-launch-'))
+    return [Node(output='screen', **node_action_arguments(group, value['log_level'], params_dir))
+            for group in groups]
 
 
 def generate_launch_description() -> LaunchDescription:

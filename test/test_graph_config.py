@@ -1,6 +1,5 @@
 """The graph config is the single source of truth for launch_ros and vss-bringup."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -81,18 +80,3 @@ def test_params_file_is_standard_ros_parameters_yaml():
     node = next(n for n in load_graph(DEMO) if n.executable == 'detector')
     document = yaml.safe_load(parameters_yaml(node))
     assert document == {'/vss/detector': {'ros__parameters': node.parameters}}
-
-
-def test_launch_file_builds_the_same_nodes():
-    if importlib.util.find_spec('launch_ros') is None:
-        pytest.skip('launch_ros is not installed here (no ROS distro); the launch file is exercised on site')
-    from launch.launch_context import LaunchContext
-    spec = importlib.util.spec_from_file_location('vss_launch', CONFIG_DIR.parent / 'launch' / 'vss.launch.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    context = LaunchContext()
-    for entity in description.entities[:-1]:
-        entity.visit(context)
-    actions = description.entities[-1].execute(context)
-    assert sorted(a.node_executable for a in actions) == sorted(n.executable for n in load_graph(DEMO))

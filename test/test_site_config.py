@@ -99,10 +99,28 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
     try:
         for node in graph.nodes:
             params_file = Path(node.command[node.command.index('--params-file') + 1])
-            launched = node_action_arguments(node.spec, 'info')
+            launched = node_action_arguments([node.spec], 'info', tmp_path)
             assert yaml.safe_load(params_file.read_text()) == {
                 node.spec.fqn: {'ros__parameters': launched['parameters'][0]}}
             assert launched['respawn'] == (node.spec.executable == 'camera_driver')
+    finally:
+        graph.stop()
+
+
+def test_grouped_camera_drivers_share_one_process_in_both_front_ends(tmp_path):
+    specs = graph_from_arguments(_bringup_args(['--config', str(SITE), '--cameras', 'cam01,cam02,cam03']))
+    drivers = [s for s in specs if s.executable == 'camera_driver']
+    graph = GraphProcesses(specs, group_cameras=True)
+    try:
+        camera_processes = graph.of_executable('camera_driver')
+        assert len(camera_processes) == 1 and len(graph.nodes) == 4
+        command = camera_processes[0].command
+        assert command[3:6] == [s.fqn for s in drivers] and '__node:=' not in ' '.join(command)
+        params_file = Path(command[command.index('--params-file') + 1])
+        launched = node_action_arguments(drivers, 'info', tmp_path)
+        assert launched['arguments'][:3] == [s.fqn for s in drivers] and 'name' not in launched
+        assert yaml.safe_load(params_file.read_text()) == yaml.safe_load(Path(launched['parameters'][0]).read_text())
+        assert set(yaml.safe_load(params_file.read_text())) == {s.fqn for s in drivers}
     finally:
         graph.stop()
 

@@ -115,6 +115,23 @@ def _resolve_path(config_path: Path, name: str, value: Any) -> Any:
     return value
 
 
-def parameters_yaml(node: NodeSpec) -> str:
-    """The node's parameters as a ros__parameters file (for --params-file)."""
-    return yaml.safe_dump({node.fqn: {'ros__parameters': node.parameters}}, sort_keys=False)
+def parameters_yaml(*nodes: NodeSpec) -> str:
+    """The nodes' parameters as one ros__parameters file (for --params-file)."""
+    return yaml.safe_dump({node.fqn: {'ros__parameters': node.parameters} for node in nodes}, sort_keys=False)
+
+
+def process_groups(specs: list[NodeSpec], group_cameras: bool) -> list[list[NodeSpec]]:
+    """Which nodes share a process: each its own, or all camera drivers in one (one capture
+    thread per camera, fewer processes on a small edge computer)."""
+    drivers = [spec for spec in specs if spec.executable == 'camera_driver']
+    if not group_cameras or len(drivers) < 2:
+        return [[spec] for spec in specs]
+    return [drivers] + [[spec] for spec in specs if spec.executable != 'camera_driver']
+
+
+def group_command_arguments(group: list[NodeSpec]) -> list[str]:
+    """Arguments before --ros-args that make one executable host ``group``: a single node is
+    renamed by remapping; several are named by their fully qualified names (camera_driver)."""
+    if len(group) == 1:
+        return ['--ros-args', '-r', f'__node:={group[0].name}', '-r', f'__ns:={group[0].namespace}']
+    return [spec.fqn for spec in group] + ['--ros-args']

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, parameters_yaml
+from kaiserslautern_vss.bringup.graph import NodeSpec, group_command_arguments, parameters_yaml, process_groups
 from kaiserslautern_vss.paths import fastdds_profile
 
 RESPAWNED = frozenset({'camera_driver'})
@@ -54,15 +54,17 @@ class GraphProcesses:
     env: dict[str, str] = field(default_factory=ros_environment)
     respawn: bool = True
     cwd: Path | None = None
+    group_cameras: bool = False  # all camera drivers in one process
     nodes: list[NodeProcess] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._param_dir = tempfile.TemporaryDirectory(prefix='vss-params-')
-        for spec in self.specs:
+        for group in process_groups(self.specs, self.group_cameras):
+            spec = group[0]
             params_file = Path(self._param_dir.name) / f'{spec.fqn.strip("/").replace("/", "__")}.yaml'
-            params_file.write_text(parameters_yaml(spec))
-            command = [sys.executable, '-m', f'kaiserslautern_vss.nodes.{spec.executable}', '--ros-args',
-                       '-r', f'__node:={spec.name}', '-r', f'__ns:={spec.namespace}',
+            params_file.write_text(parameters_yaml(*group))
+            command = [sys.executable, '-m', f'kaiserslautern_vss.nodes.{spec.executable}',
+                       *group_command_arguments(group),
                        '--params-file', str(params_file), '--log-level', self.log_level]
             self.nodes.append(NodeProcess(spec, command))
 
