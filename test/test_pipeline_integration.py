@@ -115,8 +115,12 @@ def test_every_node_exits_cleanly(pipeline_run):
 def test_detections_carry_image_stamps_and_find_people(pipeline_run):
     observer, _, _ = pipeline_run
     assert len(observer.raw) > 0.8 * len(CLIP_FRAMES)
-    assert len(observer.detections) > 0.8 * len(CLIP_FRAMES)
-    assert set(observer.detections) <= set(observer.raw)
+    # The detector keeps only each camera's newest frame, so a loaded machine may skip some.
+    assert len(observer.detections) > 0.6 * len(CLIP_FRAMES)
+    # The observer's own best-effort subscription may miss a raw frame under load.
+    matched = [key for key in observer.detections if key in observer.raw]
+    assert len(matched) > 0.95 * len(observer.detections)
+    assert all(observer.detections[k].header.frame_id == observer.raw[k].header.frame_id for k in matched)
     with_person = [k for k, m in observer.detections.items() if 'person' in msg_to_detections(m).labels]
     assert len(with_person) > 0.8 * len(observer.detections)
 
