@@ -220,7 +220,10 @@ def node_run(model: str, frames, sessions: int, threads: int, cameras: int, seco
                     feeder.send(camera_id)
                     sent_frames += 1
                 next_tick += 1.0 / CAMERA_FPS
-            feeder.executor.spin_once(timeout_sec=0.001)
+            # Block until a detection arrives or the next send is due: a busy-polling feeder
+            # would take a core from the node on a small machine.
+            wait_s = LOST_FRAME_S if closed_loop else next_tick - time.perf_counter()
+            feeder.executor.spin_once(timeout_sec=max(0.0, min(0.05, wait_s)))
         elapsed = time.perf_counter() - start
         settle = time.perf_counter() + 2.0
         while time.perf_counter() < settle:
