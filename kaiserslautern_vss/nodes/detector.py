@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
@@ -75,8 +76,15 @@ class DetectorNode(Node):
         self.scheduler.submit(camera_id, image, stamp_s, msg.header)
 
     def _publish(self, result: DetectionResult) -> None:
-        self.publishers_by_camera[result.camera_id].publish(
-            detections_to_msg(result.detections, result.context))
+        # Workers publish from their own threads; on shutdown (SIGINT shuts the context down
+        # before destroy_node stops them) the last results have nowhere to go.
+        if self.context.ok():
+            try:
+                self.publishers_by_camera[result.camera_id].publish(
+                    detections_to_msg(result.detections, result.context))
+            except RCLError:
+                if self.context.ok():
+                    raise
 
     def _on_inference_error(self, camera_id: str, error: Exception) -> None:
         self.get_logger().error(f'{camera_id}: inference failed, frame gets no detections: {error}',
