@@ -6,8 +6,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_to_compressed,
-                                                     bgr_to_image, compressed_to_bgr, image_to_bgr)
+from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_to_compressed, bgr_to_image,
+                                                     compressed_to_bgr, image_from_cdr, image_to_bgr)
 
 RNG = np.random.default_rng(7)
 BGR = RNG.integers(0, 255, (48, 64, 3), dtype=np.uint8)
@@ -70,3 +70,30 @@ def test_inconsistent_images_are_rejected_clearly(mutate, message):
 def test_corrupt_jpeg_is_rejected_clearly():
     with pytest.raises(ImageConversionError, match='cannot decode 5 bytes'):
         compressed_to_bgr(CompressedImage(format='jpeg', data=b'\xff\xd8bad'))
+
+
+def test_serialized_image_deserializes_to_header_and_pixels():
+    from rclpy.serialization import serialize_message
+    header = Header(frame_id='cam01_optical_frame')
+    header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 42
+    frame = image_from_cdr(serialize_message(bgr_to_image(BGR, header)))
+    assert frame.header == header
+    np.testing.assert_array_equal(frame.image, BGR)
+
+
+def test_serialized_rgb_and_padded_mono_convert_like_messages():
+    from rclpy.serialization import serialize_message
+    for msg in (_message(cv2.cvtColor(BGR, cv2.COLOR_BGR2RGB), 'rgb8'),
+                _message(cv2.cvtColor(BGR, cv2.COLOR_BGR2GRAY), 'mono8', step_padding=16)):
+        np.testing.assert_array_equal(image_from_cdr(serialize_message(msg)).image, image_to_bgr(msg))
+
+
+def test_truncated_or_inconsistent_serialized_images_are_rejected_clearly():
+    from rclpy.serialization import serialize_message
+    data = serialize_message(_message(BGR, 'bgr8'))
+    with pytest.raises(ImageConversionError, match='cannot deserialize 60 bytes'):
+        image_from_cdr(data[:60])
+    inconsistent = _message(BGR, 'bgr8')
+    inconsistent.height = 40
+    with pytest.raises(ImageConversionError, match='data length'):
+        image_from_cdr(serialize_message(inconsistent))

@@ -27,7 +27,7 @@ from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
-from kaiserslautern_vss.ros.image_conversion import ImageConversionError, image_to_bgr
+from kaiserslautern_vss.ros.image_conversion import ImageConversionError, image_from_cdr
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.topics import camera_topic
@@ -60,20 +60,20 @@ class DetectorNode(Node):
             on_error=self._on_inference_error)
         for camera_id in params['cameras']:
             self.create_subscription(Image, camera_topic(camera_id, 'image_raw'),
-                                     partial(self._on_image, camera_id), qos.SENSOR)
+                                     partial(self._on_image, camera_id), qos.SENSOR, raw=True)
         self.previous_published: dict[str, tuple[int, float]] = {}
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
         self.scheduler.start()
 
-    def _on_image(self, camera_id: str, msg: Image) -> None:
+    def _on_image(self, camera_id: str, data: bytes) -> None:
         try:
-            image = image_to_bgr(msg)
+            frame = image_from_cdr(data)
         except ImageConversionError as error:
             self.get_logger().error(f'{camera_id}: dropping malformed image: {error}',
                                     throttle_duration_sec=5.0)
             return
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.scheduler.submit(camera_id, image, stamp_s, msg.header)
+        stamp_s = frame.header.stamp.sec + frame.header.stamp.nanosec * 1e-9
+        self.scheduler.submit(camera_id, frame.image, stamp_s, frame.header)
 
     def _publish(self, result: DetectionResult) -> None:
         # Workers publish from their own threads; on shutdown (SIGINT shuts the context down

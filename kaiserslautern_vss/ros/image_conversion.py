@@ -2,12 +2,19 @@
 
 Uses cv_bridge where it is importable (a ROS distro), numpy otherwise. Both paths share
 the same validation, so a malformed message gives the same clear error on every machine.
+Hot paths subscribe to image_raw serialized (``raw=True``) and use :func:`image_from_cdr`:
+rosbags deserializes a 1.3 MB frame into a numpy view about ten times faster than rclpy
+builds its Python message.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+from builtin_interfaces.msg import Time
+from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -52,11 +59,38 @@ def validate_image(msg: Image) -> tuple[int, type]:
     return channels, dtype
 
 
+_TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+
+
+@dataclass(frozen=True)
+class RawImage:
+    """A deserialized image_raw frame: its header and BGR pixels."""
+    header: Header
+    image: np.ndarray
+
+
+def image_from_cdr(data: bytes) -> RawImage:
+    """A serialized sensor_msgs/Image (from a ``raw=True`` subscription) as header + BGR."""
+    try:
+        msg = _TYPESTORE.deserialize_cdr(data, 'sensor_msgs/msg/Image')
+    except Exception as error:  # noqa: BLE001 - rosbags raises assorted errors on truncated CDR
+        raise ImageConversionError(f'cannot deserialize {len(data)} bytes as sensor_msgs/Image: {error!r}') \
+            from error
+    header = Header(stamp=Time(sec=msg.header.stamp.sec, nanosec=msg.header.stamp.nanosec),
+                    frame_id=msg.header.frame_id)
+    return RawImage(header, _numpy_to_bgr(msg))
+
+
 def image_to_bgr(msg: Image) -> np.ndarray:
     """An HxWx3 uint8 BGR array from any supported encoding (a view where possible)."""
-    channels, dtype = validate_image(msg)
     if _BRIDGE is not None:
+        validate_image(msg)
         return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='bgr8')
+    return _numpy_to_bgr(msg)
+
+
+def _numpy_to_bgr(msg) -> np.ndarray:
+    channels, dtype = validate_image(msg)
     row_bytes = msg.width * channels
     rows = np.frombuffer(msg.data, dtype=dtype).reshape(msg.height, msg.step)
     array = rows[:, :row_bytes].reshape(msg.height, msg.width, channels)
