@@ -25,14 +25,15 @@ TOPICS = {'/cam01/image/compressed': 'sensor_msgs/msg/CompressedImage',
 IMAGE = '/cam01/image/compressed'
 
 
-def image_cdr(stamp_ns):
+def image_cdr(stamp_ns: int, data: np.ndarray | None = None) -> bytes:
+    """A serialized CompressedImage stamped ``stamp_ns`` (payload: ``data`` or 2 kB of filler)."""
     store = vss_typestore()
     t = store.types
     msg = t['sensor_msgs/msg/CompressedImage'](
         header=t['std_msgs/msg/Header'](
             stamp=t['builtin_interfaces/msg/Time'](sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND),
             frame_id='cam01'),
-        format='jpeg', data=np.full(2000, stamp_ns % 251, np.uint8))
+        format='jpeg', data=np.full(2000, stamp_ns % 251, np.uint8) if data is None else data)
     return store.serialize_cdr(msg, 'sensor_msgs/msg/CompressedImage')
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.events.retention import (RetentionPolicy, StoredIncident, enforce_retention,
                                                  mark_evidence, plan_deletions, scan_incidents)
 from kaiserslautern_vss.tools import evidence
-from test_events_recorder import FRAME, IMAGE, SECOND, T0, incident, recorder
+from test_events_recorder import FRAME, IMAGE, SECOND, T0, image_cdr, incident, recorder
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 HOUR = 3600.0
@@ -68,14 +67,7 @@ def test_scan_reads_names_sizes_and_evidence_cli_marks_with_audit(tmp_path, caps
 
 
 def _big_image_cdr(stamp_ns: int) -> bytes:
-    store = vss_typestore()
-    t = store.types
-    msg = t['sensor_msgs/msg/CompressedImage'](
-        header=t['std_msgs/msg/Header'](
-            stamp=t['builtin_interfaces/msg/Time'](sec=stamp_ns // SECOND, nanosec=stamp_ns % SECOND),
-            frame_id='cam01'),
-        format='jpeg', data=np.random.default_rng(stamp_ns % 1000).integers(0, 255, 50_000, np.uint8))
-    return store.serialize_cdr(msg, 'sensor_msgs/msg/CompressedImage')
+    return image_cdr(stamp_ns, np.random.default_rng(stamp_ns % 1000).integers(0, 255, 50_000, np.uint8))
 
 
 @pytest.fixture
