@@ -71,6 +71,8 @@ class Observer:
         node.create_subscription(Detection2DArray, '/vss/cam01/detections', self._store(self.detections),
                                  qos.RELIABLE)
         node.create_subscription(Image, '/vss/cam01/image_anonymized', self._store(self.anonymized), qos.SENSOR)
+        self.annotated: dict[tuple[int, int], Image] = {}
+        node.create_subscription(Image, '/vss/cam01/image_annotated', self._store(self.annotated), qos.SENSOR)
         node.create_subscription(String, '/vss/events', lambda m: self.events.append(yaml.safe_load(m.data)),
                                  qos.LATCHED)
         self.executor = SingleThreadedExecutor(context=context)
@@ -172,3 +174,13 @@ def test_bag_starts_pre_event_seconds_before_the_trigger(pipeline_run):
         images = [c for c in reader.connections if c.topic.endswith('image_anonymized/compressed')]
         first_image_ns = min(t for _, t, _ in reader.messages(connections=images))
     assert trigger_ns - first_image_ns >= (PRE_EVENT_S - FRAME_PERIOD_S) * 1e9
+
+
+def test_commissioning_view_shows_the_open_incident(pipeline_run):
+    observer, _, _ = pipeline_run
+    start = next(e for e in observer.events if e.get('phase') == 'start')
+    during = [image_to_bgr(m) for k, m in observer.annotated.items()
+              if k[0] * 10**9 + k[1] > start['started_ns'] + 10**9]
+    assert during, 'no annotated frame during the incident'
+    banner = [frame for frame in during if (frame[2:20, :, 2] > 150).mean() > 0.5 and (frame[2:20, :, 0] < 60).mean() > 0.5]
+    assert len(banner) > 0.5 * len(during)

@@ -14,15 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
-import cv2
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from vision_msgs.msg import Detection2DArray
 
-from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.parameters.privacy import PARAMETERS, privacy_settings
+from kaiserslautern_vss.privacy.annotation import OpenIncidents, annotate
 from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 from kaiserslautern_vss.privacy.frame_pairing import FramePairer, Resolved
@@ -33,7 +32,7 @@ from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_t
                                                      bgr_to_image, image_to_bgr)
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
-from kaiserslautern_vss.ros.topics import camera_topic
+from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 DEADLINE_CHECK_PERIOD_S = 0.02
 LATENCY_WINDOW = 200
@@ -47,6 +46,7 @@ def stamp_ns(header: Header) -> int:
 @dataclass
 class CameraChannel:
     """Per-camera pairing state, publishers and counters."""
+    camera_id: str
     anonymizer: Anonymizer
     pairer: FramePairer[Image, Detection2DArray]
     image_pub: object
@@ -71,7 +71,7 @@ class PrivacyNode(Node):
         self.channels: dict[str, CameraChannel] = {}
         for camera_id in self.settings['cameras']:
             self.channels[camera_id] = CameraChannel(
-                anonymizer=Anonymizer(settings, face_detector),
+                camera_id=camera_id, anonymizer=Anonymizer(settings, face_detector),
                 pairer=FramePairer(self.settings['detection_deadline_s']),
                 image_pub=self.create_publisher(Image, camera_topic(camera_id, 'image_anonymized'), qos.SENSOR),
                 compressed_pub=self.create_publisher(
@@ -82,6 +82,9 @@ class PrivacyNode(Node):
                                      partial(self._on_image, camera_id), qos.SENSOR)
             self.create_subscription(Detection2DArray, camera_topic(camera_id, 'detections'),
                                      partial(self._on_detections, camera_id), qos.RELIABLE)
+        # Open incidents are drawn into the commissioning view of their camera.
+        self.open_incidents = OpenIncidents()
+        self.create_subscription(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
         self.create_timer(DEADLINE_CHECK_PERIOD_S, self._enforce_deadline)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
 
@@ -118,7 +121,8 @@ class PrivacyNode(Node):
             return
         self._emit(channel, msg, result.image)
         if channel.annotated_pub.get_subscription_count():
-            channel.annotated_pub.publish(bgr_to_image(annotate(result.image, detections), msg.header))
+            view = annotate(result.image, detections, self.open_incidents.rules_on(channel.camera_id))
+            channel.annotated_pub.publish(bgr_to_image(view, msg.header))
 
     def _fail_closed(self, channel: CameraChannel, msg: Image, reason: str, raw: np.ndarray | None = None) -> None:
         self.get_logger().warning(f'fail-closed: {reason}', throttle_duration_sec=5.0)
@@ -156,18 +160,6 @@ class PrivacyNode(Node):
                 'late_detections': channel.pairer.late_detections, 'malformed': channel.malformed,
                 'latency_p50_s': f'{latency[0]:.3f}', 'latency_p99_s': f'{latency[1]:.3f}'})
         return report
-
-
-def annotate(image: np.ndarray, detections: Detections) -> np.ndarray:
-    """Commissioning view: anonymised frame + boxes, labels, track ids."""
-    canvas = image.copy()
-    for box, label, track_id, score in zip(detections.boxes.astype(int), detections.labels,
-                                           detections.track_ids, detections.scores):
-        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), (0, 200, 255), 2)
-        text = f'{label} #{track_id} {score:.2f}' if track_id >= 0 else f'{label} {score:.2f}'
-        cv2.putText(canvas, text, (int(box[0]), max(12, int(box[1]) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, (0, 200, 255), 1, cv2.LINE_AA)
-    return canvas
 
 
 def main(args: list[str] | None = None) -> int:
