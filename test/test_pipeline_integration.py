@@ -173,7 +173,12 @@ def test_bag_starts_pre_event_seconds_before_the_trigger(pipeline_run):
     with Reader(bag) as reader:
         images = [c for c in reader.connections if c.topic.endswith('image_anonymized/compressed')]
         first_image_ns = min(t for _, t, _ in reader.messages(connections=images))
-    assert trigger_ns - first_image_ns >= (PRE_EVENT_S - FRAME_PERIOD_S) * 1e9
+    # The bag starts with the first frame inside the pre-event window: none older, none missing.
+    window_start_ns = trigger_ns - PRE_EVENT_S * 1e9
+    assert first_image_ns >= window_start_ns
+    earlier = [sec * 10**9 + nanosec for sec, nanosec in observer.raw if sec * 10**9 + nanosec < first_image_ns]
+    assert earlier and max(earlier) < window_start_ns
+    assert trigger_ns - first_image_ns > (PRE_EVENT_S - 2 * FRAME_PERIOD_S) * 1e9
 
 
 def test_commissioning_view_shows_the_open_incident(pipeline_run):
