@@ -54,6 +54,15 @@ def _scheduler(detectors, cameras, settings=UNGATED, **kwargs) -> tuple[Detectio
     return DetectionScheduler(detectors, cameras, published, settings, **kwargs), published
 
 
+
+def _run_to_idle(scheduler: DetectionScheduler) -> None:
+    """Start, wait until every submitted frame is published, stop."""
+    scheduler.start()
+    try:
+        assert scheduler.wait_idle(10.0)
+    finally:
+        scheduler.stop()
+
 def test_session_count_follows_the_cores():
     assert default_session_count(2, cpu_count=16) == 8
     assert default_session_count(1, cpu_count=2) == 2
@@ -66,11 +75,7 @@ def test_newest_frame_wins_and_waiting_cameras_are_served_in_arrival_order(tmp_p
         scheduler.submit('a', IMAGE, step * FRAME_S)
     scheduler.submit('b', IMAGE, 0.0)
     scheduler.submit('c', IMAGE, 0.0)
-    scheduler.start()
-    try:
-        assert scheduler.wait_idle(10.0)
-    finally:
-        scheduler.stop()
+    _run_to_idle(scheduler)
     assert published.order() == [('a', 0.4), ('b', 0.0), ('c', 0.0)]
     stats = scheduler.stats()
     assert (stats['a'].received, stats['a'].dropped, stats['a'].published) == (5, 4, 1)
@@ -93,11 +98,7 @@ def test_a_busy_camera_cannot_starve_a_quiet_one(tmp_path):
     scheduler._publish = publish_and_refill
     scheduler.submit('a', IMAGE, 0.0)
     scheduler.submit('b', IMAGE, 0.0)
-    scheduler.start()
-    try:
-        assert scheduler.wait_idle(10.0)
-    finally:
-        scheduler.stop()
+    _run_to_idle(scheduler)
     cameras = [camera for camera, _ in published.order()]
     assert cameras[:3] == ['a', 'b', 'a']
     assert cameras.index('c') == 6  # submitted while a's 5th result was out: served right after a's 6th
@@ -137,11 +138,7 @@ def test_dynamic_batch_models_infer_several_cameras_at_once(tmp_path, batch_size
                                       SchedulerSettings(batch_size=batch_size, motion_gating=False))
     for camera in cameras:
         scheduler.submit(camera, IMAGE, 0.0)
-    scheduler.start()
-    try:
-        assert scheduler.wait_idle(10.0)
-    finally:
-        scheduler.stop()
+    _run_to_idle(scheduler)
     assert scheduler.inference_runs == runs
     assert scheduler.batched_images == (4 if batch_size > 1 else 0)
     assert [camera for camera, _ in published.order()] == cameras
@@ -152,11 +149,7 @@ def test_fixed_batch_models_run_one_camera_per_inference(tmp_path):
     scheduler, _ = _scheduler([_constant_detector(tmp_path)], ['a', 'b'], SchedulerSettings(batch_size=8))
     scheduler.submit('a', IMAGE, 0.0)
     scheduler.submit('b', IMAGE, 0.0)
-    scheduler.start()
-    try:
-        assert scheduler.wait_idle(10.0)
-    finally:
-        scheduler.stop()
+    _run_to_idle(scheduler)
     assert (scheduler.inference_runs, scheduler.batched_images) == (2, 0)
 
 
@@ -167,11 +160,7 @@ def test_a_bad_frame_in_a_batch_costs_only_its_own_camera(tmp_path):
     scheduler.submit('a', IMAGE, 0.0)
     scheduler.submit('bad', IMAGE.astype(np.float32), 0.0)  # not a uint8 image
     scheduler.submit('c', IMAGE, 0.0)
-    scheduler.start()
-    try:
-        assert scheduler.wait_idle(10.0)
-    finally:
-        scheduler.stop()
+    _run_to_idle(scheduler)
     assert [camera for camera, _ in published.order()] == ['a', 'c']
     assert [camera for camera, _ in errors] == ['bad']
     assert 'uint8' in str(errors[0][1])
