@@ -7,7 +7,6 @@ import hmac
 import json
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
 import yaml
 from mcap_ros2.reader import read_ros2_messages
-from rclpy.executors import SingleThreadedExecutor
 from rosbags.rosbag2 import Reader
-from sensor_msgs.msg import Image
-from std_msgs.msg import String
-from vision_msgs.msg import Detection2DArray
 
-from conftest import shared_file, wait_until
+from conftest import wait_until
+from graph_observer import GraphObserver, vtest_clip
 from kaiserslautern_vss.bringup.graph import load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.privacy.regions import head_regions
-from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.image_conversion import image_to_bgr
 
@@ -30,19 +24,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CLIP_FRAMES = range(440, 640)  # 20 s; people step onto the lawn about 8 s in
 PRE_EVENT_S, POST_EVENT_S = 3.0, 2.0
 FRAME_PERIOD_S = 0.1
-
-
-def _clip(tmp_path: Path) -> Path:
-    capture = cv2.VideoCapture(str(shared_file('data/vtest.avi')))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, CLIP_FRAMES.start)
-    path = tmp_path / 'clip.avi'
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (768, 576))
-    for _ in CLIP_FRAMES:
-        ok, frame = capture.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def _graph_config(tmp_path: Path, clip: Path) -> Path:
@@ -56,44 +37,13 @@ def _graph_config(tmp_path: Path, clip: Path) -> Path:
     return path
 
 
-class Observer:
-    """An in-process node that records what the graph publishes (including image_raw, for checks)."""
-
-    def __init__(self, context) -> None:
-        self.node = rclpy.create_node('pipeline_observer', context=context)
-        self.raw: dict[tuple[int, int], Image] = {}
-        self.detections: dict[tuple[int, int], Detection2DArray] = {}
-        self.anonymized: dict[tuple[int, int], Image] = {}
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-        node = self.node
-        node.create_subscription(Image, '/vss/cam01/image_raw', self._store(self.raw), qos.SENSOR)
-        node.create_subscription(Detection2DArray, '/vss/cam01/detections', self._store(self.detections),
-                                 qos.RELIABLE)
-        node.create_subscription(Image, '/vss/cam01/image_anonymized', self._store(self.anonymized), qos.SENSOR)
-        self.annotated: dict[tuple[int, int], Image] = {}
-        node.create_subscription(Image, '/vss/cam01/image_annotated', self._store(self.annotated), qos.SENSOR)
-        node.create_subscription(String, '/vss/events', lambda m: self.events.append(yaml.safe_load(m.data)),
-                                 qos.LATCHED)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(node)
-
-    def _store(self, target: dict):
-        def callback(msg) -> None:
-            target[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
-        return callback
-
-    def spin(self) -> None:
-        self.executor.spin_once(timeout_sec=0.05)
-
-
 @pytest.fixture(scope='module')
 def pipeline_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('pipeline')
-    config = _graph_config(tmp_path, _clip(tmp_path))
+    config = _graph_config(tmp_path, vtest_clip(tmp_path / 'clip.avi', CLIP_FRAMES))
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    observer = Observer(context)
+    observer = GraphObserver(context, 'pipeline_observer', annotated=True)
     graph = GraphProcesses(load_graph(config))
     graph.start()
     try:
@@ -104,7 +54,7 @@ def pipeline_run(tmp_path_factory):
         wait_until(lambda: False, POST_EVENT_S + 2.0, step=observer.spin)  # post-event window
     finally:
         codes = graph.stop()
-    observer.node.destroy_node()
+    observer.close()
     context.try_shutdown()
     return observer, codes, tmp_path / 'recordings'
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -17,13 +16,12 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from conftest import REPO_ROOT, shared_file, wait_until
+from graph_observer import GraphObserver, vtest_clip
 from kaiserslautern_vss.bringup.graph import NodeSpec, load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.detection.types import Detections
@@ -43,74 +41,20 @@ FRAMES_AFTER_KILL = 20
 DEADLINE_S = 0.3
 
 
-def Key(msg) -> tuple[int, int]:
-    return msg.header.stamp.sec, msg.header.stamp.nanosec
-
-
-class Observer:
-    """Records raw frames, detections, anonymised frames and privacy diagnostics."""
-
-    def __init__(self, context) -> None:
-        self.node = rclpy.create_node('privacy_observer', context=context)
-        self.raw: dict[tuple[int, int], Image] = {}
-        self.detections: dict[tuple[int, int], Detection2DArray] = {}
-        self.anonymized: dict[tuple[int, int], Image] = {}
-        self.arrived_s: dict[tuple[int, int], float] = {}
-        self.diagnostics: dict[str, str] = {}
-        self.lock = threading.Lock()
-        self.node.create_subscription(Image, '/vss/cam01/image_raw', self._store(self.raw), qos.SENSOR)
-        self.node.create_subscription(Detection2DArray, '/vss/cam01/detections', self._store(self.detections),
-                                      qos.RELIABLE)
-        self.node.create_subscription(Image, '/vss/cam01/image_anonymized', self._on_anonymized, qos.SENSOR)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-
-    def _store(self, target: dict):
-        return lambda msg: target.__setitem__(Key(msg), msg)
-
-    def _on_anonymized(self, msg: Image) -> None:
-        self.anonymized[Key(msg)] = msg
-        self.arrived_s[Key(msg)] = time.monotonic()
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == 'privacy: cam01':
-                self.diagnostics = {value.key: value.value for value in status.values}
-
-    def spin(self) -> None:
-        self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-
-
 @pytest.fixture
 def observer():
     context = rclpy.context.Context()
     rclpy.init(context=context)
-    observer = Observer(context)
+    observer = GraphObserver(context, 'privacy_observer')
     yield observer
     observer.close()
     context.try_shutdown()
 
 
-def _clip(tmp_path: Path) -> Path:
-    capture = cv2.VideoCapture(str(shared_file('data/vtest.avi')))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, CLIP_FRAMES.start)
-    path = tmp_path / 'clip.avi'
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (768, 576))
-    for _ in CLIP_FRAMES:
-        writer.write(capture.read()[1])
-    writer.release()
-    return path
-
-
 def _camera_detector_privacy(tmp_path: Path) -> list[NodeSpec]:
     config = yaml.safe_load((REPO_ROOT / 'config' / 'vss.yaml').read_text())
     del config['/vss/event_manager']
-    config['/vss/cam01/camera_driver']['ros__parameters']['url'] = str(_clip(tmp_path))
+    config['/vss/cam01/camera_driver']['ros__parameters']['url'] = str(vtest_clip(tmp_path / 'clip.avi', CLIP_FRAMES))
     config['/vss/privacy']['ros__parameters'].update(detection_deadline_s=DEADLINE_S, on_deadline='mask_all')
     path = tmp_path / 'graph.yaml'
     path.write_text(yaml.safe_dump(config))
