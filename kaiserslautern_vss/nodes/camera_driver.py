@@ -25,7 +25,6 @@ import time
 from collections import deque
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
@@ -43,15 +42,12 @@ from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsRepor
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
 from kaiserslautern_vss.ros.node_main import EXIT_BAD_CONFIG, StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.stamps import time_from_ns
 from kaiserslautern_vss.ros.topics import camera_topic
 
 WAIT_SLICE_S = 0.25  # how often the publishing thread looks at stop requests
 LATENCY_WINDOW = 300  # recent frames behind the latency percentiles in /diagnostics
 STATE_LEVELS = {'streaming': OK, 'ended': OK, 'connecting': WARN}  # stalled, backoff: ERROR
-
-
-def stamp_from_ns(stamp_ns: int) -> Time:
-    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 def camera_info_msg(calibration: CameraCalibration | None, width: int, height: int) -> CameraInfo:
@@ -110,7 +106,7 @@ class CameraDriverNode(Node):
                 self.get_logger().error(f'cannot publish a frame: {error!r}', throttle_duration_sec=5.0)
 
     def _publish(self, frame: Frame) -> None:
-        header = Header(stamp=stamp_from_ns(frame.capture_time_ns), frame_id=self.config.frame_id)
+        header = Header(stamp=time_from_ns(frame.capture_time_ns), frame_id=self.config.frame_id)
         height, width = frame.image.shape[:2]
         info = self.info_by_size.get((width, height))
         if info is None:

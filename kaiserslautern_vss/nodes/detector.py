@@ -30,6 +30,7 @@ from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.image_conversion import ImageConversionError, image_from_cdr
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import camera_topic
 
 #: a camera silent this long is reported (it simply leaves the batches meanwhile)
@@ -72,7 +73,7 @@ class DetectorNode(Node):
             self.get_logger().error(f'{camera_id}: dropping malformed image: {error}',
                                     throttle_duration_sec=5.0)
             return
-        stamp_s = frame.header.stamp.sec + frame.header.stamp.nanosec * 1e-9
+        stamp_s = header_stamp_ns(frame.header) * 1e-9
         self.scheduler.submit(camera_id, frame.image, stamp_s, frame.header)
 
     def _publish(self, result: DetectionResult) -> None:

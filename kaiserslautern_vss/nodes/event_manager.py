@@ -42,6 +42,7 @@ from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: what an incident bag holds per camera (never image_raw)
@@ -50,10 +51,6 @@ RECORDED = {
     'detections': ('vision_msgs/msg/Detection2DArray', Detection2DArray, qos.RELIABLE),
     'camera_info': ('sensor_msgs/msg/CameraInfo', CameraInfo, qos.SENSOR),
 }
-
-
-def stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def load_rules_file(path: Path) -> list:
@@ -163,10 +160,10 @@ class EventManagerNode(Node):
     def _on_recorded(self, camera_id: str, topic: str, msg) -> None:
         if isinstance(msg, CompressedImage):
             self.latest_anonymized[camera_id] = msg
-        self.recorder.on_message(camera_id, topic, stamp_ns(msg), serialize_message(msg))
+        self.recorder.on_message(camera_id, topic, header_stamp_ns(msg.header), serialize_message(msg))
 
     def _on_detections(self, camera_id: str, topic: str, msg: Detection2DArray) -> None:
-        stamp = stamp_ns(msg)
+        stamp = header_stamp_ns(msg.header)
         self.recorder.on_message(camera_id, topic, stamp, serialize_message(msg))
         self._handle(self.engine.update(camera_id, stamp, msg_to_detections(msg)))
 

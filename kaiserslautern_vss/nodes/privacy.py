@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header, String
+from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.parameters.privacy import PARAMETERS, privacy_settings
@@ -32,15 +32,12 @@ from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_t
                                                      bgr_to_image, image_to_bgr)
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 DEADLINE_CHECK_PERIOD_S = 0.02
 LATENCY_WINDOW = 200
 MASKING_FAILED = 'masking failed'
-
-
-def stamp_ns(header: Header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 @dataclass
@@ -90,11 +87,11 @@ class PrivacyNode(Node):
 
     def _on_image(self, camera_id: str, msg: Image) -> None:
         channel = self.channels[camera_id]
-        self._handle(channel, channel.pairer.add_frame(stamp_ns(msg.header), msg, time.monotonic()))
+        self._handle(channel, channel.pairer.add_frame(header_stamp_ns(msg.header), msg, time.monotonic()))
 
     def _on_detections(self, camera_id: str, msg: Detection2DArray) -> None:
         channel = self.channels[camera_id]
-        self._handle(channel, channel.pairer.add_detections(stamp_ns(msg.header), msg))
+        self._handle(channel, channel.pairer.add_detections(header_stamp_ns(msg.header), msg))
 
     def _enforce_deadline(self) -> None:
         now = time.monotonic()
@@ -145,7 +142,7 @@ class PrivacyNode(Node):
         channel.image_pub.publish(bgr_to_image(image, msg.header))
         channel.compressed_pub.publish(bgr_to_compressed(image, msg.header, self.settings['jpeg_quality']))
         channel.published += 1
-        channel.latencies_s.append(time.time() - stamp_ns(msg.header) * 1e-9)
+        channel.latencies_s.append(time.time() - header_stamp_ns(msg.header) * 1e-9)
         del channel.latencies_s[:-LATENCY_WINDOW]
 
     def _diagnostics(self) -> dict:

@@ -22,9 +22,9 @@ from std_msgs.msg import Header
 
 from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.source_types import EndOfStream, SourceError
-from kaiserslautern_vss.nodes.camera_driver import stamp_from_ns
 from kaiserslautern_vss.events.bag_writer import BagWriterError, IncidentBagWriter
 from kaiserslautern_vss.ros.image_conversion import bgr_to_compressed
+from kaiserslautern_vss.ros.stamps import time_from_ns
 from kaiserslautern_vss.ros.topics import camera_topic
 
 
@@ -49,7 +49,7 @@ def bag_from_video(video: Path, output: Path, camera: str, start_ns: int, first_
                 except EndOfStream:
                     break
                 stamp_ns = start_ns + written * period_ns
-                header = Header(stamp=stamp_from_ns(stamp_ns), frame_id=f'{camera}_optical_frame')
+                header = Header(stamp=time_from_ns(stamp_ns), frame_id=f'{camera}_optical_frame')
                 if written == 0:
                     height, width = frame.image.shape[:2]
                     writer.write(info_topic, stamp_ns,

@@ -30,10 +30,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from kaiserslautern_vss.bringup.playback import (CAMERA_INFO, COMPRESSED, PlaybackError, ReplayPlan,
                                                  ReplayTopic, Timeline, plan_replay)
-from kaiserslautern_vss.nodes.camera_driver import stamp_from_ns
-from kaiserslautern_vss.nodes.event_manager import stamp_ns
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import ImageConversionError, bgr_to_image, compressed_to_bgr
+from kaiserslautern_vss.ros.stamps import header_stamp_ns, time_from_ns
 from kaiserslautern_vss.ros.topics import camera_topic
 
 CLOCK_PERIOD_S = 0.02
@@ -91,14 +90,14 @@ class Replayer:
         while True:
             elapsed = time.monotonic() - started
             if self.clock_pub is not None:
-                self.clock_pub.publish(Clock(clock=stamp_from_ns(timeline.clock_ns(min(elapsed, due_s)))))
+                self.clock_pub.publish(Clock(clock=time_from_ns(timeline.clock_ns(min(elapsed, due_s)))))
             if elapsed >= due_s:
                 return
             time.sleep(min(CLOCK_PERIOD_S, due_s - elapsed))
 
     def _publish(self, topic: ReplayTopic, raw: bytes, timeline: Timeline, loop: int) -> None:
         msg = deserialize_message(raw, _MESSAGE_CLASSES[topic.msgtype])
-        msg.header.stamp = stamp_from_ns(timeline.stamp_ns(stamp_ns(msg), loop))
+        msg.header.stamp = time_from_ns(timeline.stamp_ns(header_stamp_ns(msg.header), loop))
         if topic.decode:
             try:
                 msg = bgr_to_image(compressed_to_bgr(msg), msg.header)
