@@ -14,7 +14,7 @@ from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, 
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, build_driver_config
-from kaiserslautern_vss.nodes.event_manager import load_rules_file
+from kaiserslautern_vss.events.rules import load_rules_file
 from kaiserslautern_vss.tools.bringup import add_graph_arguments, graph_from_arguments
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'

@@ -22,10 +22,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import yaml
 
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
@@ -565,3 +567,14 @@ class RuleEngine:
                 self._cooldown_until_ns[(camera, rule)] = incident.ended_ns + self._cooldown_ns
             updates.append(IncidentUpdate('end', incident))
         return updates
+
+
+def load_rules_file(path: Path) -> list[Rule]:
+    """The rules of a YAML file holding ``rules: [...]``."""
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise RuleConfigError(f'cannot read rules file {path}: {error}') from error
+    if not isinstance(document, dict) or 'rules' not in document:
+        raise RuleConfigError(f'{path}: expected a mapping with a "rules" list')
+    return parse_rules(document['rules'])

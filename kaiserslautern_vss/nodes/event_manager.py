@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-import yaml
 from rclpy.node import Node
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage
@@ -34,7 +33,7 @@ from kaiserslautern_vss.events.integrity import (IntegrityError, fingerprint, lo
 from kaiserslautern_vss.events.outbox import Outbox
 from kaiserslautern_vss.events.recorder import IncidentRecorder
 from kaiserslautern_vss.events.retention import RetentionPolicy, enforce_retention, mark_evidence
-from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, parse_rules
+from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, load_rules_file
 from kaiserslautern_vss.events.sealing import seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import qos
@@ -43,24 +42,14 @@ from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsRepor
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.stamps import header_stamp_ns
-from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
+from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_topic
 
-#: what an incident bag holds per camera (never image_raw)
-RECORDED = {
-    'image_anonymized/compressed': ('sensor_msgs/msg/CompressedImage', CompressedImage, qos.SENSOR),
-    'detections': ('vision_msgs/msg/Detection2DArray', Detection2DArray, qos.RELIABLE),
-    'camera_info': ('sensor_msgs/msg/CameraInfo', CameraInfo, qos.SENSOR),
+#: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed
+SUBSCRIBED = {
+    'image_anonymized/compressed': (CompressedImage, qos.SENSOR),
+    'detections': (Detection2DArray, qos.RELIABLE),
+    'camera_info': (CameraInfo, qos.SENSOR),
 }
-
-
-def load_rules_file(path: Path) -> list:
-    try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise RuleConfigError(f'cannot read rules file {path}: {error}') from error
-    if not isinstance(document, dict) or 'rules' not in document:
-        raise RuleConfigError(f'{path}: expected a mapping with a "rules" list')
-    return parse_rules(document['rules'])
 
 
 class EventManagerNode(Node):
@@ -81,7 +70,7 @@ class EventManagerNode(Node):
         rules = [rule for rule in rules if rule.camera in cameras]
         self.engine = RuleEngine(rules, end_hold_s=self.settings['end_hold_s'],
                                  manual_duration_s=self.settings['alarm_duration_s'])
-        topics = {camera_topic(c, name): msgtype for c in cameras for name, (msgtype, _, _) in RECORDED.items()}
+        topics = {camera_topic(c, name): msgtype for c in cameras for name, msgtype in RECORDED_PER_CAMERA.items()}
         topics[EVENTS] = 'std_msgs/msg/String'
         self.record_root = Path(self.settings['record_root']).resolve()
         self._load_keys()
@@ -101,7 +90,7 @@ class EventManagerNode(Node):
         self._recorder_errors_seen = 0
         self.events_pub = self.create_publisher(String, EVENTS, qos.LATCHED)
         for camera_id in cameras:
-            for name, (_, msg_class, profile) in RECORDED.items():
+            for name, (msg_class, profile) in SUBSCRIBED.items():
                 topic = camera_topic(camera_id, name)
                 callback = self._on_detections if name == 'detections' else self._on_recorded
                 self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile)

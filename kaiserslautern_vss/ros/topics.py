@@ -1,6 +1,12 @@
 """Topic names of the contract in docs/ARCHITECTURE.md."""
 
 EVENTS = '/vss/events'
+#: what an incident bag holds per camera (never image_raw): topic name -> message type
+RECORDED_PER_CAMERA = {
+    'image_anonymized/compressed': 'sensor_msgs/msg/CompressedImage',
+    'detections': 'vision_msgs/msg/Detection2DArray',
+    'camera_info': 'sensor_msgs/msg/CameraInfo',
+}
 
 
 def camera_topic(camera_id: str, name: str) -> str:

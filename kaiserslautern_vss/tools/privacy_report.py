@@ -25,8 +25,8 @@ import yaml
 
 from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
 from kaiserslautern_vss.camera.credentials import mask_url
-from kaiserslautern_vss.events.rules import Rule, RuleConfigError
-from kaiserslautern_vss.nodes.event_manager import RECORDED, load_rules_file
+from kaiserslautern_vss.events.rules import Rule, RuleConfigError, load_rules_file
+from kaiserslautern_vss.ros.topics import RECORDED_PER_CAMERA
 from kaiserslautern_vss.tools.document import Block, Bullets, Heading, Paragraph, table, to_html, to_markdown
 
 SITE_FIELDS = ('site', 'controller', 'data_protection_officer', 'supervisory_authority', 'purposes',
@@ -164,7 +164,7 @@ def _masking_facts(site: Site) -> list[str]:
 
 def _recording_facts(site: Site) -> list[str]:
     events = site.events
-    recorded = ', '.join(RECORDED)
+    recorded = ', '.join(RECORDED_PER_CAMERA)
     return [
         'Aufgezeichnet wird ausschließlich bei einem Vorfall (Regel unten oder Auslösung durch die Leitstelle).',
         f'Je Vorfall: {events["pre_event_s"]:g} s vor dem Auslösen (pre_event_s, nur im Arbeitsspeicher '
