@@ -63,18 +63,22 @@ def encrypt_folder(folder: Path, key: bytes) -> list[Path]:
     return written
 
 
+def decrypt_file(folder: Path, path: Path, key: bytes) -> bytes:
+    """The plain content of the ``.enc`` file ``path`` of ``folder``, in memory only."""
+    name = path.relative_to(folder).as_posix()[:-len(ENCRYPTED_SUFFIX)]
+    data = path.read_bytes()
+    try:
+        return AESGCM(key).decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], name.encode())
+    except InvalidTag as error:
+        raise EncryptionError(f'{path} does not decrypt: wrong key or altered file') from error
+
+
 def decrypt_folder(folder: Path, key: bytes, destination: Path) -> list[Path]:
     """Plain copies of every ``.enc`` file of ``folder`` under ``destination``."""
-    cipher = AESGCM(key)
     written = []
     for path in sorted(Path(folder).rglob(f'*{ENCRYPTED_SUFFIX}')):
-        name = path.relative_to(folder).as_posix()[:-len(ENCRYPTED_SUFFIX)]
-        data = path.read_bytes()
-        try:
-            plain = cipher.decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], name.encode())
-        except InvalidTag as error:
-            raise EncryptionError(f'{path} does not decrypt: wrong key or altered file') from error
-        target = Path(destination) / name
+        target = Path(destination) / path.relative_to(folder).as_posix()[:-len(ENCRYPTED_SUFFIX)]
+        plain = decrypt_file(folder, path, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(plain)
         written.append(target)
