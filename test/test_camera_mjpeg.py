@@ -13,6 +13,7 @@ import pytest
 from servers.mjpeg_server import MjpegServer
 
 from kaiserslautern_vss.camera.mjpeg import MjpegStreamParser
+from kaiserslautern_vss.camera.source_types import AuthenticationError, SourceConfigError
 from kaiserslautern_vss.camera.sources import (HttpMjpegSource, HttpSnapshotSource, SourceError, SourceSettings,
                                                open_source)
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
@@ -127,20 +128,46 @@ def test_max_fps_skips_decoding_and_max_size_decodes_reduced(jpegs: list[bytes],
     assert {f.image.shape for f in frames} == {(288, 384, 3)}
 
 
-def test_basic_auth_with_password_from_env(jpegs: list[bytes], server_factory,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    server = server_factory(jpegs, fps=50, frame_limit=5, credentials=('viewer', 's3cret'))
+def test_digest_auth_with_password_from_env(jpegs: list[bytes], server_factory,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    server = server_factory(jpegs, fps=50, frame_limit=5, credentials=('viewer', 's3cret'), auth='digest')
     monkeypatch.setenv('VSS_TEST_MJPEG_PASSWORD', 's3cret')
     source = HttpMjpegSource(server.url, SourceSettings(username='viewer', password_env='VSS_TEST_MJPEG_PASSWORD'))
     source.open()
     assert len(read_until_error(source)) >= 1
     source.close()
+    assert 'Digest login' in source.describe()
     monkeypatch.setenv('VSS_TEST_MJPEG_PASSWORD', 'wrong')
-    with pytest.raises(SourceError, match='HTTP 401') as error:
+    with pytest.raises(AuthenticationError, match='rejected user .viewer.') as error:
         HttpMjpegSource(server.url.replace('//', '//viewer:inline@'),
                         SourceSettings(username='viewer', password_env='VSS_TEST_MJPEG_PASSWORD')).open()
     assert 'inline' not in str(error.value) and 'wrong' not in str(error.value)
     assert 'http://127.0.0.1' in str(error.value)
+
+
+def test_mobotix_faststream_full_jpeg_and_current_jpg(jpegs: list[bytes], server_factory) -> None:
+    server = server_factory(jpegs, fps=50, frame_limit=10)
+    stream = open_source(server.url_for('/control/faststream.jpg?stream=full&needlength&fps=50'), SourceSettings())
+    stream.open()
+    assert len(read_until_error(stream)) >= 5
+    stream.close()
+    snapshot = open_source(server.url_for('/record/current.jpg'), SourceSettings(snapshot_rate_hz=10))
+    assert isinstance(snapshot, HttpSnapshotSource)
+    snapshot.open()
+    assert snapshot.read(2.0).image.shape == (576, 768, 3)
+    snapshot.close()
+
+
+def test_mxpeg_is_recognised_with_the_fix_named(jpegs: list[bytes], server_factory) -> None:
+    server = server_factory(jpegs)
+    with pytest.raises(SourceConfigError, match=r'would deliver MxPEG.*stream=full&needlength'):
+        open_source(server.url_for('/control/faststream.jpg?fps=10'), SourceSettings())
+    with pytest.raises(SourceConfigError, match='is a snapshot: set snapshot_rate_hz'):
+        open_source(server.url_for('/record/current.jpg'), SourceSettings())
+    # A camera (or a proxy in front of it) answering MxPEG at run time: named, with the fix.
+    source = HttpMjpegSource(server.url_for('/control/faststream.jpg?fps=10'), SourceSettings())
+    with pytest.raises(SourceError, match=r'answers with MxPEG .*faststream.jpg\?stream=full&needlength&fps='):
+        source.open()
 
 
 def test_snapshot_polling_is_paced(jpegs: list[bytes], server_factory) -> None:

@@ -1,11 +1,12 @@
-"""HTTP cameras: MJPEG multipart streams and polled JPEG snapshots.
+"""HTTP cameras: MJPEG multipart streams and polled JPEG snapshots (MOBOTIX ``faststream`` / ``current.jpg``).
 
 Both receive JPEG bytes in a background thread and keep only the newest; :meth:`read` decodes
-just the image it returns, so frames that nobody reads cost no decoding. Authentication (basic
-or digest) goes through urllib's handlers with credentials from the settings or the URL's user
-info; proxies from the environment are ignored (cameras sit on a separated network). Connecting
-and every blocking socket read time out after ``open_timeout_s``; shorter stalls are the
-supervisor's business.
+just the image it returns, so frames that nobody reads cost no decoding. Requests go through
+:class:`CameraHttpClient`: certificates checked (site CA or pinned fingerprint), Digest
+answered, Basic over plain HTTP refused unless allowed, a wrong password reported once, not
+retried. Credentials come from the settings or the URL's user info. Connecting and every
+blocking socket read time out after ``open_timeout_s``; shorter stalls are the supervisor's
+business.
 """
 
 from __future__ import annotations
@@ -13,30 +14,23 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-import urllib.error
-import urllib.request
 from email.message import Message
+from urllib.parse import urlsplit
 
 from kaiserslautern_vss.camera.credentials import mask_url, resolve_password, split_credentials
 from kaiserslautern_vss.camera.frame import Frame
+from kaiserslautern_vss.camera.http_client import CameraHttpClient
 from kaiserslautern_vss.camera.imaging import decode_jpeg
 from kaiserslautern_vss.camera.latest_slot import LatestSlot
-from kaiserslautern_vss.camera.mjpeg import MjpegStreamParser
+from kaiserslautern_vss.camera.link_security import LinkPolicy
+from kaiserslautern_vss.camera.mjpeg import SOI, MjpegStreamParser
 from kaiserslautern_vss.camera.pacing import FramePacer, RateDecimator
 from kaiserslautern_vss.camera.probe import tcp_probe
 from kaiserslautern_vss.camera.source_types import SourceCounters, SourceError, SourceSettings
 
 CHUNK_BYTES = 64 * 1024
-USER_AGENT = 'kaiserslautern_vss'
-
-
-def _opener(url: str, username: str, password: str) -> urllib.request.OpenerDirector:
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-    if username:
-        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        passwords.add_password(None, url, username, password)
-        handlers += [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
-    return urllib.request.build_opener(*handlers)
+MOBOTIX_FULL_JPEG_HINT = ('ask for full JPEG frames instead: /control/faststream.jpg?stream=full&needlength&fps=<rate> '
+                          '(MxPEG, the faststream default, only MOBOTIX software decodes)')
 
 
 class _HttpJpegSource:
@@ -55,23 +49,17 @@ class _HttpJpegSource:
         self._failure = ''
         self._counters = SourceCounters()
         self._decimator = RateDecimator(settings.max_fps)
+        self.policy = LinkPolicy.for_url(urlsplit(self.url).scheme, settings)
+        self._client: CameraHttpClient | None = None
 
     def _request(self, timeout_s: float) -> http.client.HTTPResponse:
-        try:
-            response = self._opener.open(urllib.request.Request(self.url, headers={'User-Agent': USER_AGENT}),
-                                         timeout=timeout_s)
-        except urllib.error.HTTPError as error:
-            error.close()
-            raise SourceError(f'{self.describe()}: HTTP {error.code} {error.reason}') from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            reason = getattr(error, 'reason', error)
-            raise SourceError(f'{self.describe()}: cannot connect: {reason}') from None
-        return response
+        assert self._client is not None
+        return self._client.get(timeout_s)
 
     def open(self) -> None:
         if self.settings.password_env or self.settings.password_file:
             self._password = resolve_password(self.settings.password_env, self.settings.password_file)
-        self._opener = _opener(self.url, self._username, self._password)
+        self._client = CameraHttpClient(self.url, self._username, self._password, self.policy)
         self._start()
         self._thread = threading.Thread(target=self._run, name=f'{self.kind}-reader', daemon=True)
         self._thread.start()
@@ -137,10 +125,12 @@ class _HttpJpegSource:
         return SourceCounters(frames=self._counters.frames, dropped_frames=self._slot.dropped,
                               skipped_frames=self._counters.skipped_frames,
                               corrupt_frames=self._counters.corrupt_frames + corrupt_parts,
-                              garbage_bytes=garbage_bytes)
+                              garbage_bytes=garbage_bytes,
+                              clock_offset_s=self._client.clock_offset_s if self._client else None)
 
     def describe(self) -> str:
-        return f'{self.kind} {mask_url(self.url)}'
+        login = f', {self._client.auth_scheme.capitalize()} login' if self._client and self._client.auth_scheme else ''
+        return f'{self.kind} {mask_url(self.url)} ({self.policy.describe()}{login})'
 
 
 class HttpMjpegSource(_HttpJpegSource):
@@ -157,10 +147,18 @@ class HttpMjpegSource(_HttpJpegSource):
         content_type = Message()
         content_type['content-type'] = self._response.headers.get('Content-Type', '')
         if content_type.get_content_type() != 'multipart/x-mixed-replace':
-            self._response.close()
-            raise SourceError(f'{self.describe()}: not an MJPEG stream (Content-Type '
-                              f'{content_type.get_content_type()!r}); for snapshots set snapshot_rate_hz')
+            raise SourceError(f'{self.describe()}: {self._not_mjpeg(content_type.get_content_type())}')
         self._parser = MjpegStreamParser(content_type.get_param('boundary', '').encode('latin-1'))
+
+    def _not_mjpeg(self, content_type: str) -> str:
+        """Why the answer is no MJPEG stream: MxPEG (by type or by JPEG markers without multipart) or other."""
+        try:
+            head = self._response.read(len(SOI)) if content_type != 'image/jpeg' else b''
+        finally:
+            self._response.close()
+        if 'mxpeg' in content_type or head == SOI:
+            return f'the camera answers with MxPEG (Content-Type {content_type!r}), not MJPEG: {MOBOTIX_FULL_JPEG_HINT}'
+        return f'not an MJPEG stream (Content-Type {content_type!r}); for snapshots set snapshot_rate_hz'
 
     def _produce(self) -> None:
         while not self._stop.is_set():

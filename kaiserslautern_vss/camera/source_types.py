@@ -14,6 +14,15 @@ class SourceError(RuntimeError):
     """The source is broken (cannot open, connection lost, undecodable stream)."""
 
 
+class AuthenticationError(SourceError):
+    """The camera rejected the credentials; retried only a few times per window (cameras lock users out)."""
+
+
+class InsecureLinkError(SourceError):
+    """Refused before any secret was sent: Basic authentication over a plain link, or a certificate that
+    does not match the site CA or the pinned fingerprint."""
+
+
 class EndOfStream(Exception):
     """A finite source (file, image directory) has no more frames."""
 
@@ -49,6 +58,7 @@ class SourceCounters:
     skipped_frames: int = 0  # deliberately not decoded to honour max_fps
     corrupt_frames: int = 0  # truncated or undecodable parts
     garbage_bytes: int = 0  # bytes in a stream that belonged to no frame
+    clock_offset_s: float | None = None  # camera clock minus host clock (e.g. from HTTP Date), None: unknown
 
 
 @runtime_checkable
@@ -71,7 +81,9 @@ class SourceSettings:
     down keeping the aspect ratio, JPEGs already while decoding (cheaper). ``max_fps`` (0 = all)
     makes live sources skip decoding of frames beyond that rate. The password is never given
     here in clear: it comes from the environment variable ``password_env`` or the file
-    ``password_file``.
+    ``password_file``. Links are checked by :mod:`link_security`: certificates against
+    ``tls_ca_file`` or the pinned ``tls_fingerprint``, Basic authentication over a plain link
+    refused unless ``allow_basic_over_plain``.
     """
 
     realtime: bool = True
@@ -86,6 +98,9 @@ class SourceSettings:
     username: str = ''
     password_env: str = ''
     password_file: str = ''
+    tls_ca_file: str = ''  # https/rtsps: verify against this CA bundle ('' and no fingerprint: system CAs)
+    tls_fingerprint: str = ''  # https/rtsps: accept exactly the certificate with this SHA-256 fingerprint
+    allow_basic_over_plain: bool = False  # let Basic authentication travel over unencrypted http/rtsp
 
     def __post_init__(self) -> None:
         if self.rtsp_transport not in RTSP_TRANSPORTS:

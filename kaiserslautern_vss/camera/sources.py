@@ -6,12 +6,15 @@ Supported URLs::
     rtsp://host:554/stream                       RTSP H.264/H.265 via OpenCV's FFmpeg backend
     http(s)://host/mjpeg                         MJPEG multipart stream
     http(s)://host/snapshot.jpg                  JPEG snapshots, when settings.snapshot_rate_hz > 0
+    https://cam/control/faststream.jpg?stream=full&needlength&fps=10   MOBOTIX live stream (full JPEG)
+    https://cam/record/current.jpg               MOBOTIX snapshot (with snapshot_rate_hz > 0)
     /dev/video0, v4l2:///dev/video0?width=1280&height=720&fps=30   USB / V4L2 camera
     dir:///path/images?fps=5                     image files in name order, paced
     testpattern://?width=768&height=576&fps=10   synthetic scene with a walking figure
 
 Credentials never go into the URL in configuration: ``settings.username`` with
-``password_env`` or ``password_file`` (see :mod:`credentials`).
+``password_env`` or ``password_file`` (see :mod:`credentials`). How links are secured:
+:mod:`link_security`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from kaiserslautern_vss.camera.capture_sources import RtspSource, V4l2Source
 from kaiserslautern_vss.camera.credentials import mask_url
 from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.frame import Frame
-from kaiserslautern_vss.camera.http_sources import HttpMjpegSource, HttpSnapshotSource
+from kaiserslautern_vss.camera.http_sources import MOBOTIX_FULL_JPEG_HINT, HttpMjpegSource, HttpSnapshotSource
 from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySource
 from kaiserslautern_vss.camera.source_types import (CountingSource, EndOfStream, FrameSource, ProbingSource,
                                                     SourceConfigError, SourceCounters, SourceError,
@@ -50,6 +53,19 @@ def _query(query: str, url: str, allowed: set[str]) -> dict[str, float]:
     return values
 
 
+def _check_mobotix_request(path: str, query: str, url: str, settings: SourceSettings) -> None:
+    """MOBOTIX URLs that cannot work are configuration errors, with the URL that does."""
+    if path.endswith('/control/faststream.jpg'):
+        if ('stream', 'full') not in parse_qsl(query, keep_blank_values=True):
+            raise SourceConfigError(f'{mask_url(url)} would deliver MxPEG: {MOBOTIX_FULL_JPEG_HINT}')
+        if settings.snapshot_rate_hz > 0:
+            raise SourceConfigError(f'{mask_url(url)} is a stream: set snapshot_rate_hz to 0 or use '
+                                    f'/record/current.jpg for snapshots')
+    if path.endswith('/record/current.jpg') and settings.snapshot_rate_hz <= 0:
+        raise SourceConfigError(f'{mask_url(url)} is a snapshot: set snapshot_rate_hz > 0, or stream with '
+                                f'/control/faststream.jpg?stream=full&needlength&fps=<rate>')
+
+
 def open_source(url: str, settings: SourceSettings) -> FrameSource:
     """The (not yet opened) source for ``url``; raises :class:`SourceConfigError` for a bad URL."""
     if not url:
@@ -67,6 +83,7 @@ def open_source(url: str, settings: SourceSettings) -> FrameSource:
     if scheme in ('rtsp', 'rtsps'):
         return RtspSource(url, settings)
     if scheme in ('http', 'https'):
+        _check_mobotix_request(path, parts.query, url, settings)
         return HttpSnapshotSource(url, settings) if settings.snapshot_rate_hz > 0 else HttpMjpegSource(url, settings)
     if scheme == 'v4l2':
         mode = _query(parts.query, url, {'width', 'height', 'fps'})
