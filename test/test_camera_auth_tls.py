@@ -212,6 +212,6 @@ def test_health_clock_offset_resolution_and_rate_changes(camera_server, password
         camera.stop()
     assert -31.6 < stats.clock_offset_s < -28.4
     assert stats.resolution == '160x120'
-    assert any(w.startswith('camera clock -3') and 'NTP' in w for w in stats.warnings)
+    assert any(w.startswith('camera clock -') and 'NTP' in w for w in stats.warnings)
     assert stats.last_change.startswith('frame rate 2') and stats.last_change.endswith('fps')
     assert stats.health_fields()['resolution_changes'] == 1
