@@ -17,6 +17,7 @@ DEMO = CONFIG_DIR / 'vss.yaml'
 def _write(tmp_path: Path, document: dict) -> Path:
     path = tmp_path / 'graph.yaml'
     path.write_text(yaml.safe_dump(document))
+    (tmp_path / 'rules.yaml').write_text('rules: []\n')  # the event manager's rules_file must exist
     return path
 
 

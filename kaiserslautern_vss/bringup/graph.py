@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from kaiserslautern_vss.bringup.validation import site_problems
 from kaiserslautern_vss.parameters.catalogue import NODE_PARAMETERS
 from kaiserslautern_vss.parameters.spec import ParameterError, validate_parameters
 
@@ -86,6 +87,9 @@ def load_graph(config_path: Path, cameras: Iterable[str] | None = None,
         except ParameterError as error:
             raise GraphConfigError(str(error)) from error
         nodes.append(NodeSpec(executable, executable, namespace or '/', parameters))
+    problems = site_problems(config_path, nodes, configured_cameras)  # rules, keys, URLs, zones, ids
+    if problems:
+        raise GraphConfigError('\n'.join(problems))
     return nodes
 
 

@@ -41,6 +41,15 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def inline_secret(url: str) -> str:
+    """Which secret ``url`` carries, e.g. ``'a password in its user info'``; '' when none."""
+    _, _, password = split_credentials(url)
+    if password:
+        return 'a password in its user info'
+    secret_keys = sorted({key for key, _ in parse_qsl(urlsplit(url).query) if key.lower() in SECRET_QUERY_KEYS})
+    return f'the secret query parameter(s) {", ".join(secret_keys)}' if secret_keys else ''
+
+
 def split_credentials(url: str) -> tuple[str, str, str]:
     """(url without user info, username, password), the latter two percent-decoded ('' if absent)."""
     parts = urlsplit(url)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.events.zones import polygon_shape_problem
+
 
 class PrivacyZoneError(ValueError):
     """A privacy zone or the image it is applied to is invalid."""
@@ -49,6 +51,10 @@ class PrivacyZones:
             x, y = points[np.flatnonzero(outside)[0]]
             raise PrivacyZoneError(f'privacy_zones[{index}]: point ({x:g}, {y:g}) lies outside the '
                                    f'{width}x{height} image')
+        # A crossing outline would leave part of what was drawn unmasked (fill rule): fail closed.
+        problem = polygon_shape_problem(points)
+        if problem:
+            raise PrivacyZoneError(f'privacy_zones[{index}]: {problem}')
         return points
 
     def __len__(self) -> int:

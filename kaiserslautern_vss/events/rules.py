@@ -40,7 +40,11 @@ _WINDOW_PATTERN = re.compile(r'^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$
 
 
 class RuleConfigError(ValueError):
-    """A rule configuration is invalid; the message names the rule and the field."""
+    """A rule configuration is invalid; one line per problem, each naming the rule and the field."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__('\n'.join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,11 @@ class Rule(ABC):
     @property
     def camera(self) -> str:
         return self.settings.camera
+
+    @property
+    def classes_by_field(self) -> dict[str, frozenset[str]]:
+        """The class names the rule refers to, by the config field naming them."""
+        return {'classes': self.settings.classes}
 
     @abstractmethod
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
@@ -260,6 +269,10 @@ class ObjectLeftBehindRule(Rule):
         self._stationary_ns, self._gap_ns = int(stationary_s * 1e9), int(max_gap_s * 1e9)
         self.max_move_px, self.person_distance_px = max_move_px, person_distance_px
         self._objects: list[_LeftObject] = []
+
+    @property
+    def classes_by_field(self) -> dict[str, frozenset[str]]:
+        return {**super().classes_by_field, 'person_classes': self.person_classes}
 
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
         things = _in_zone(self.zone, detections, self.settings.classes)
@@ -436,17 +449,31 @@ def parse_rule(config: Mapping[str, Any], index: int = 0) -> Rule:
     return rule
 
 
-def parse_rules(configs: Iterable[Mapping[str, Any]]) -> list[Rule]:
-    """All rules of a config list; names must be unique."""
+def check_rules(configs: Iterable[Mapping[str, Any]]) -> tuple[list[Rule], list[str]]:
+    """The rules that parse and the problems of all others (each rule's first problem), so that
+    one look at a rules file lists everything to fix; names must be unique."""
     if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Iterable):
         raise RuleConfigError(f'rules must be a list of mappings, got {type(configs).__name__}')
-    rules = [parse_rule(config, index) for index, config in enumerate(configs)]
+    rules, problems = [], []
+    for index, config in enumerate(configs):
+        try:
+            rules.append(parse_rule(config, index))
+        except RuleConfigError as error:
+            problems.extend(error.problems)
     seen: set[str] = set()
     for rule in rules:
         if rule.name in seen or rule.name == MANUAL_RULE:
-            raise RuleConfigError(f'rule {rule.name!r}: field \'name\': '
-                                  + ('is reserved' if rule.name == MANUAL_RULE else 'is used twice'))
+            problems.append(f'rule {rule.name!r}: field \'name\': '
+                            + ('is reserved' if rule.name == MANUAL_RULE else 'is used twice'))
         seen.add(rule.name)
+    return rules, problems
+
+
+def parse_rules(configs: Iterable[Mapping[str, Any]]) -> list[Rule]:
+    """All rules of a config list; raises RuleConfigError listing every problem."""
+    rules, problems = check_rules(configs)
+    if problems:
+        raise RuleConfigError(*problems)
     return rules
 
 
@@ -569,12 +596,19 @@ class RuleEngine:
         return updates
 
 
-def load_rules_file(path: Path) -> list[Rule]:
-    """The rules of a YAML file holding ``rules: [...]``."""
+def read_rule_configs(path: Path) -> Any:
+    """The ``rules`` entry of a YAML file holding ``rules: [...]``, unparsed."""
     try:
         document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise RuleConfigError(f'cannot read rules file {path}: {error}') from error
+    except OSError as error:
+        raise RuleConfigError(f'cannot read rules file {path}: {error.strerror}') from error
+    except yaml.YAMLError as error:
+        raise RuleConfigError(f'rules file {path} is not valid YAML: {error}') from error
     if not isinstance(document, dict) or 'rules' not in document:
         raise RuleConfigError(f'{path}: expected a mapping with a "rules" list')
-    return parse_rules(document['rules'])
+    return document['rules']
+
+
+def load_rules_file(path: Path) -> list[Rule]:
+    """The rules of a YAML file holding ``rules: [...]``."""
+    return parse_rules(read_rule_configs(path))

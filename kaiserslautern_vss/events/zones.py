@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
+
+_VALIDITY_REASON = re.compile(r'^(?P<kind>[^\[]+)\[(?P<x>\S+) (?P<y>\S+)\]$')
+#: shapely's validity reasons for an outline that crosses itself (edges) or touches itself (a vertex)
+_SHAPE_PROBLEMS = {'Self-intersection': 'self-intersects', 'Ring Self-intersection': 'touches itself'}
 
 
 class ZoneConfigError(ValueError):
-    """A zone definition is unusable (too few points, non-finite, zero area)."""
+    """A zone definition is unusable (too few points, non-finite, on one line, self-intersecting)."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,11 @@ class Zone:
                 f'zone {self.name!r}: polygon needs at least 3 points, got {len(polygon)}')
         if not np.isfinite(polygon).all():
             raise ZoneConfigError(f'zone {self.name!r}: polygon has non-finite coordinates')
-        if abs(polygon_area(polygon)) < 1e-9:
-            raise ZoneConfigError(f'zone {self.name!r}: polygon is degenerate (zero area)')
+        if np.linalg.matrix_rank(polygon - polygon[0]) < 2:
+            raise ZoneConfigError(f'zone {self.name!r}: polygon is degenerate (all points on one line)')
+        problem = polygon_shape_problem(polygon)
+        if problem:
+            raise ZoneConfigError(f'zone {self.name!r}: {problem}')
         polygon.setflags(write=False)
         object.__setattr__(self, 'polygon', polygon)
 
@@ -55,10 +64,18 @@ class Zone:
         return np.count_nonzero(crossings, axis=1) % 2 == 1
 
 
-def polygon_area(polygon: np.ndarray) -> float:
-    """Signed area (shoelace formula); positive for counter-clockwise in x-right/y-up."""
-    x, y = polygon[:, 0], polygon[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+def polygon_shape_problem(polygon: np.ndarray) -> str:
+    """Why the ``(K, 2)`` polygon's outline is not simple ('' when it is): edges that cross or
+    touch make inside/outside depend on the fill rule, so a zone would not cover what was drawn."""
+    reason = shapely.is_valid_reason(shapely.Polygon(polygon))
+    if reason == 'Valid Geometry':
+        return ''
+    match = _VALIDITY_REASON.match(reason)
+    if match is None:
+        return f'polygon is invalid: {reason}'
+    where = f'({float(match["x"]):g}, {float(match["y"]):g})'
+    verb = _SHAPE_PROBLEMS.get(match['kind'], f'is invalid: {match["kind"].lower()}')
+    return f'polygon {verb} at {where} (list the points in order around the area)'
 
 
 def foot_points(boxes: np.ndarray) -> np.ndarray:

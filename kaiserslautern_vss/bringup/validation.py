@@ -1,0 +1,194 @@
+"""The whole site configuration, checked before any process starts.
+
+:func:`~kaiserslautern_vss.bringup.graph.load_graph` calls :func:`site_problems` once every
+node's parameters passed the catalogue, so ``ros2 launch`` and ``vss-bringup`` refuse a bad
+site alike and list every problem at once, instead of one node dying FATAL while the rest
+of the graph runs and nothing records. Checked here, what nodes would find only after start:
+
+- the event manager's rules file: readable, schema, durations, simple polygons, classes the
+  detector's model knows and publishes (a misspelt class gets a suggestion), cameras the
+  config file drives;
+- camera drivers: ids usable in topic names and unique, privacy zones, login settings;
+- every node: no secret in any URL (cameras, calibration, MQTT broker, webhook), camera ids
+  usable in topic names, key and password files outside the event manager's record_root.
+
+Each problem names the config file, the node and the field; rule problems also the rules
+file and the rule. Nothing is opened but the rules file and a class-name file; no password
+is read (the driver does that when it starts).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
+from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
+from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
+from kaiserslautern_vss.events.rules import Rule, RuleConfigError, check_rules, read_rule_configs
+from kaiserslautern_vss.paths import resolve_model_path
+
+if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec
+    from kaiserslautern_vss.bringup.graph import NodeSpec
+
+#: parameters naming files that hold secrets: whoever can alter or export recordings must not get them
+SECRET_FILE_PARAMETERS = ('signing_key_file', 'encryption_key_file', 'password_file', 'mqtt_password_file',
+                          'webhook_secret_file')
+#: parameters holding a bare host name, by the URL scheme it is used with
+HOST_PARAMETERS = {'mqtt_host': 'mqtt'}
+
+
+@dataclass(frozen=True)
+class _Site:
+    """What the checks of one node need to know about the rest of the site."""
+
+    config_name: str
+    cameras: tuple[str, ...]           # camera_id of every driver in the config file
+    model_classes: tuple[str, ...]     # what the detector's model can name
+    published_classes: frozenset[str]  # the detector's class_allowlist (empty: every class)
+    record_root: Path | None           # the event manager's, resolved as the node does
+
+
+def site_problems(config_path: Path, nodes: Sequence[NodeSpec], configured_cameras: Collection[str]) -> list[str]:
+    """Every problem of the site: ``nodes`` with catalogue-validated parameters (the selected
+    ones), ``configured_cameras`` the camera ids of all camera drivers in ``config_path``."""
+    problems = [f'{config_path}: camera_id {camera!r} is configured for {count} camera drivers'
+                for camera, count in Counter(configured_cameras).items() if count > 1]
+    detector = _node(nodes, 'detector')
+    model_classes = COCO_CLASS_NAMES
+    if detector is not None:
+        try:
+            model_classes = _model_classes(detector.parameters)
+        except ClassNamesError as error:
+            problems.append(f'{config_path}: {detector.fqn}: class_names_path: {error}')
+    event_manager = _node(nodes, 'event_manager')
+    site = _Site(config_name=Path(config_path).name, cameras=tuple(configured_cameras),
+                 model_classes=model_classes,
+                 published_classes=frozenset(detector.parameters['class_allowlist'] if detector else ()),
+                 record_root=Path(event_manager.parameters['record_root']).resolve() if event_manager else None)
+    for node in nodes:
+        node_problems = [*_url_problems(node.parameters), *_secret_file_problems(node.parameters, site),
+                         *_camera_list_problems(node.parameters, site),
+                         *_NODE_CHECKS.get(node.name, _nothing)(node.parameters, site)]
+        problems += [f'{config_path}: {node.fqn}: {problem}' for problem in node_problems]
+    return problems
+
+
+def _node(nodes: Sequence[NodeSpec], name: str) -> NodeSpec | None:
+    return next((node for node in nodes if node.name == name), None)
+
+
+def _model_classes(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The classes the detector will name: its class-name file, the one beside its model, else
+    COCO (the model that setup installs; the HOG fallback, people only, is logged loudly)."""
+    model = resolve_model_path(values['model_path'])
+    if values['class_names_path'] or model:
+        return class_names_for_model(model, values['class_names_path'])
+    return COCO_CLASS_NAMES
+
+
+def _did_you_mean(value: str, candidates: Collection[str]) -> str:
+    close = difflib.get_close_matches(value, list(candidates), n=1)
+    return f'; did you mean {close[0]!r}?' if close else ''
+
+
+def _url_problems(values: Mapping[str, Any]) -> list[str]:
+    """A secret in a URL shows in every parameter dump and log line."""
+    problems = []
+    for name, value in values.items():
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or not text:
+                continue
+            url = f'{HOST_PARAMETERS[name]}://{text}' if name in HOST_PARAMETERS and '://' not in text else text
+            if '://' not in url:
+                continue
+            try:
+                where = inline_secret(url)
+            except ValueError as error:
+                problems.append(f'{name}: {mask_url(url)} is not a valid URL: {error}')
+                continue
+            if where:
+                problems.append(f'{name} {mask_url(url)} contains {where}; parameter dumps and logs would show '
+                                'it: remove it and give the secret in the password file or environment variable '
+                                'parameter of the node')
+    return problems
+
+
+def _secret_file_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    if site.record_root is None:
+        return []
+    problems = []
+    for name in SECRET_FILE_PARAMETERS:
+        if not values.get(name) or (name == 'encryption_key_file' and not values.get('encryption')):
+            continue
+        path = Path(values[name]).expanduser().resolve()
+        if path.is_relative_to(site.record_root):
+            problems.append(f'{name} {path} lies inside the recordings (/vss/event_manager record_root '
+                            f'{site.record_root}); whoever can alter or export them would get it: keep it outside')
+    return problems
+
+
+def _camera_list_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    """Ids served without a driver here (replay); drivers' own ids are checked with the driver."""
+    problems = []
+    for camera in values.get('cameras', ()):
+        if camera in site.cameras:
+            continue
+        try:
+            check_camera_id(camera)
+        except CameraConfigError as error:
+            problems.append(f'cameras: {error}')
+    return problems
+
+
+def _camera_driver_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    return config_problems(values)
+
+
+def _detector_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    return [f'class_allowlist: {name!r} is not a class of the model{_did_you_mean(name, site.model_classes)}'
+            for name in values['class_allowlist'] if name not in site.model_classes]
+
+
+def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    rules_file = values['rules_file']
+    try:
+        rules, problems = check_rules(read_rule_configs(Path(rules_file)))
+    except RuleConfigError as error:
+        return [f'rules_file: {problem}' for problem in error.problems]
+    for rule in rules:
+        problems += _rule_reference_problems(rule, site)
+    return [f'rules_file {rules_file}: {problem}' for problem in problems]
+
+
+def _rule_reference_problems(rule: Rule, site: _Site) -> list[str]:
+    """The rule's camera is driven by the config file; its classes are named by the detector."""
+    problems = []
+    if rule.camera not in site.cameras:
+        problems.append(f"rule {rule.name!r}: field 'camera': no camera driver in {site.config_name} has "
+                        f"camera_id {rule.camera!r} (configured: {', '.join(site.cameras)})"
+                        f'{_did_you_mean(rule.camera, site.cameras)}')
+    for field, classes in rule.classes_by_field.items():
+        for name in sorted(classes):
+            if name not in site.model_classes:
+                problems.append(f"rule {rule.name!r}: field {field!r}: {name!r} is not a class of the detector's "
+                                f'model{_did_you_mean(name, site.model_classes)}')
+            elif site.published_classes and name not in site.published_classes:
+                problems.append(f"rule {rule.name!r}: field {field!r}: {name!r} is never published: the "
+                                "detector's class_allowlist lacks it")
+    return problems
+
+
+def _nothing(values: Mapping[str, Any], site: _Site) -> list[str]:
+    return []
+
+
+_NODE_CHECKS: dict[str, Callable[[Mapping[str, Any], _Site], list[str]]] = {
+    'camera_driver': _camera_driver_problems,
+    'detector': _detector_problems,
+    'event_manager': _event_manager_problems,
+}
