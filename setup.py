@@ -9,6 +9,7 @@ NODES = {
     'detector': 'kaiserslautern_vss.nodes.detector:main',
     'privacy': 'kaiserslautern_vss.nodes.privacy:main',
     'event_manager': 'kaiserslautern_vss.nodes.event_manager:main',
+    'vision_pipeline': 'kaiserslautern_vss.nodes.vision_pipeline:main',
 }
 TOOLS = {
     'vss-bringup': 'kaiserslautern_vss.tools.bringup:main',

@@ -124,18 +124,28 @@ def parameters_yaml(*nodes: NodeSpec) -> str:
     return yaml.safe_dump({node.fqn: {'ros__parameters': node.parameters} for node in nodes}, sort_keys=False)
 
 
-def process_groups(specs: list[NodeSpec], group_cameras: bool) -> list[list[NodeSpec]]:
-    """Which nodes share a process: each its own, or all camera drivers in one (one capture
-    thread per camera, fewer processes on a small edge computer)."""
-    drivers = [spec for spec in specs if spec.executable == 'camera_driver']
-    if not group_cameras or len(drivers) < 2:
-        return [[spec] for spec in specs]
-    return [drivers] + [[spec] for spec in specs if spec.executable != 'camera_driver']
+#: the one process hosting every camera driver, the detector and the privacy node: frames and
+#: detections change hands in memory, so no other process can feed the privacy stage
+VISION_PIPELINE = 'vision_pipeline'
+PIPELINE_NODES = frozenset({'camera_driver', 'detector', 'privacy'})
+
+
+def process_groups(specs: list[NodeSpec]) -> list[list[NodeSpec]]:
+    """Which nodes share a process: camera drivers, detector and privacy node all in the vision
+    pipeline process (see :data:`VISION_PIPELINE`), every other node in its own."""
+    pipeline = [spec for spec in specs if spec.executable in PIPELINE_NODES]
+    others = [[spec] for spec in specs if spec.executable not in PIPELINE_NODES]
+    return ([pipeline] if pipeline else []) + others
+
+
+def group_executable(group: list[NodeSpec]) -> str:
+    """The executable that hosts ``group`` (one of :func:`process_groups`)."""
+    return VISION_PIPELINE if group[0].executable in PIPELINE_NODES else group[0].executable
 
 
 def group_command_arguments(group: list[NodeSpec]) -> list[str]:
-    """Arguments before --ros-args that make one executable host ``group``: a single node is
-    renamed by remapping; several are named by their fully qualified names (camera_driver)."""
-    if len(group) == 1:
-        return ['--ros-args', '-r', f'__node:={group[0].name}', '-r', f'__ns:={group[0].namespace}']
-    return [spec.fqn for spec in group] + ['--ros-args']
+    """Arguments before --ros-args that make the group's executable host it: the vision pipeline
+    is given its nodes' fully qualified names; a single node is renamed by remapping."""
+    if group_executable(group) == VISION_PIPELINE:
+        return [spec.fqn for spec in group] + ['--ros-args']
+    return ['--ros-args', '-r', f'__node:={group[0].name}', '-r', f'__ns:={group[0].namespace}']

@@ -76,8 +76,10 @@ class SchedulerSettings:
 
 @dataclass(frozen=True)
 class DetectionResult:
-    """What is published for one frame. ``inferred`` is False when the motion gate skipped
-    inference and the camera's last detections were carried over."""
+    """The outcome for one frame taken from a camera's slot, with the frame itself (so the
+    caller can mask it in the same worker). ``inferred`` is False when the motion gate skipped
+    inference and the camera's last detections were carried over. ``error`` is set when
+    inference failed: ``detections`` are then empty and mean nothing (fail closed)."""
 
     camera_id: str
     detections: Detections
@@ -85,6 +87,8 @@ class DetectionResult:
     context: object
     inferred: bool
     latency_s: float
+    image: np.ndarray
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -161,15 +165,15 @@ class DetectionScheduler:
     """Runs ``detectors`` (one worker thread each) over frames submitted per camera and hands
     each frame's result to ``publish``, from a worker thread, in frame order per camera.
 
-    ``on_error(camera_id, error)`` hears about frames whose inference failed; those frames get
-    no result (downstream privacy fails closed on them). ``clock`` times latencies only;
-    gating and tracking run on the frames' own stamps.
+    Every frame a worker takes is handed out, also when its inference failed (``error`` set,
+    so the caller fails it closed); only frames replaced in their slot before any work are
+    not (shed, counted in ``dropped``). ``clock`` times latencies only; gating and tracking
+    run on the frames' own stamps.
     """
 
     def __init__(self, detectors: Sequence[Detector], camera_ids: Iterable[str],
                  publish: Callable[[DetectionResult], None],
                  settings: SchedulerSettings = SchedulerSettings(),
-                 on_error: Callable[[str, Exception], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not detectors:
             raise SchedulerError('need at least one detector session')
@@ -179,7 +183,6 @@ class DetectionScheduler:
             raise SchedulerError('need at least one camera')
         self._publish = publish
         self._settings = settings
-        self._on_error = on_error
         self._clock = clock
         self._ready: deque[str] = deque()  # cameras with a waiting frame and no worker, FIFO
         self._condition = threading.Condition()
@@ -282,12 +285,11 @@ class DetectionScheduler:
         inferred = {id(camera): next(outcomes) for camera, _ in to_infer}
         for camera, frame in taken:
             outcome = inferred.get(id(camera))
-            if isinstance(outcome, Exception):
+            error = outcome if isinstance(outcome, Exception) else None
+            if error is not None:
                 camera.failed += 1
-                if self._on_error is not None:
-                    self._on_error(camera.camera_id, outcome)
-                continue
-            if outcome is None:
+                detections = Detections.empty()
+            elif outcome is None:
                 camera.gated += 1
                 detections = camera.held
             else:
@@ -297,7 +299,8 @@ class DetectionScheduler:
                 camera.held = detections
             latency_s = self._clock() - frame.arrival_s
             self._publish(DetectionResult(camera.camera_id, detections, frame.stamp_s, frame.context,
-                                          outcome is not None, latency_s))
+                                          outcome is not None and error is None, latency_s, frame.image,
+                                          error))
             camera.published += 1
             camera.latencies_s.append(latency_s)
 

@@ -1,167 +1,154 @@
-"""Privacy node: image_raw + detections -> image_anonymized (+ /compressed, annotated).
+"""Privacy node: the masking stage of the vision pipeline -> image_anonymized (+ /compressed, annotated).
 
-The privacy boundary of the graph. Every raw frame leaves masked by the policy, fully
-masked, or not at all: there is no code path that publishes an unmasked frame. Frames
-are paired with detections by header stamp (privacy.frame_pairing); a frame whose
-detections miss the deadline or were skipped by the detector, or whose masking raises,
-fails closed.
+Hosted by the vision_pipeline process (nodes/vision_pipeline.py). The masking itself runs in
+the pipeline's inference workers (kaiserslautern_vss.pipeline.vision) on detections handed
+over in memory; this node holds the masking parameters, publishes what comes out and reports
+every refused, repaired and failed-closed frame by camera and reason, in /diagnostics and in
+log lines throttled per reason. Every frame leaves masked by the policy, fully masked, or
+not at all: there is no code path that publishes an unmasked frame.
+
+It subscribes to no detections and, in site operation, to no images. Only cameras whose
+driver is not hosted in the process (a replay: ``--no-camera-drivers``, replay.launch.py)
+are read from ``/vss/<cam>/image_raw``; what arrives there is still detected and masked here,
+so a forged frame can only ever come out masked.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 from functools import partial
 
-import numpy as np
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
-from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.parameters.privacy import PARAMETERS, privacy_settings
+from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
+from kaiserslautern_vss.pipeline.stamp_window import StampWindow
+from kaiserslautern_vss.pipeline.vision import (MALFORMED, REPAIRED, PipelineOutput, PipelineSettings,
+                                                Problem, VisionPipeline)
 from kaiserslautern_vss.privacy.annotation import OpenIncidents, annotate
 from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
+from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
-from kaiserslautern_vss.privacy.frame_pairing import FramePairer, Resolved
 from kaiserslautern_vss.ros import qos
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
-from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_to_compressed,
-                                                     bgr_to_image, image_to_bgr)
-from kaiserslautern_vss.ros.node_main import StartupError, run_node
+from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_to_compressed, bgr_to_image,
+                                                     image_from_cdr)
+from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
-DEADLINE_CHECK_PERIOD_S = 0.02
-LATENCY_WINDOW = 200
-MASKING_FAILED = 'masking failed'
-
-
-@dataclass
-class CameraChannel:
-    """Per-camera pairing state, publishers and counters."""
-    camera_id: str
-    anonymizer: Anonymizer
-    pairer: FramePairer[Image, Detection2DArray]
-    image_pub: object
-    compressed_pub: object
-    annotated_pub: object
-    published: int = 0
-    malformed: int = 0
-    fail_closed: Counter = field(default_factory=Counter)  # reason -> frames
-    latencies_s: list = field(default_factory=list)
-
 
 class PrivacyNode(Node):
-    def __init__(self) -> None:
-        super().__init__('privacy')
+    def __init__(self, name: str = 'privacy', namespace: str | None = None) -> None:
+        super().__init__(name, namespace=namespace)
         self.settings = declare_parameters(self, PARAMETERS)
         try:
-            settings = privacy_settings(self.settings)
-            face_detector = CenterFaceDetector() if settings.face_detection else None
+            self.masking = privacy_settings(self.settings)
+            self.face_detector = CenterFaceDetector() if self.masking.face_detection else None
         except (PrivacyConfigError, FaceModelError) as error:
+            super().destroy_node()
             raise StartupError(f'privacy: {error}') from error
-        self.drop_unpaired = self.settings['on_deadline'] == 'drop'
-        self.channels: dict[str, CameraChannel] = {}
-        for camera_id in self.settings['cameras']:
-            self.channels[camera_id] = CameraChannel(
-                camera_id=camera_id, anonymizer=Anonymizer(settings, face_detector),
-                pairer=FramePairer(self.settings['detection_deadline_s']),
-                image_pub=self.create_publisher(Image, camera_topic(camera_id, 'image_anonymized'), qos.SENSOR),
-                compressed_pub=self.create_publisher(
-                    CompressedImage, camera_topic(camera_id, 'image_anonymized/compressed'), qos.SENSOR),
-                annotated_pub=self.create_publisher(
-                    Image, camera_topic(camera_id, 'image_annotated'), qos.SENSOR))
-            self.create_subscription(Image, camera_topic(camera_id, 'image_raw'),
-                                     partial(self._on_image, camera_id), qos.SENSOR)
-            self.create_subscription(Detection2DArray, camera_topic(camera_id, 'detections'),
-                                     partial(self._on_detections, camera_id), qos.RELIABLE)
+        self.cameras: list[str] = list(self.settings['cameras'])
+        self.image_pubs = {c: self.create_publisher(Image, camera_topic(c, 'image_anonymized'), qos.SENSOR)
+                           for c in self.cameras}
+        self.compressed_pubs = {c: self.create_publisher(CompressedImage,
+                                                         camera_topic(c, 'image_anonymized/compressed'), qos.SENSOR)
+                                for c in self.cameras}
+        self.annotated_pubs = {c: self.create_publisher(Image, camera_topic(c, 'image_annotated'), qos.SENSOR)
+                               for c in self.cameras}
+        self.published = dict.fromkeys(self.cameras, 0)
+        self.bus_cameras: list[str] = []
+        self.pipeline: VisionPipeline | None = None
+        self.throttle = ReasonThrottle()
         # Open incidents are drawn into the commissioning view of their camera.
         self.open_incidents = OpenIncidents()
         self.create_subscription(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
-        self.create_timer(DEADLINE_CHECK_PERIOD_S, self._enforce_deadline)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
 
-    def _on_image(self, camera_id: str, msg: Image) -> None:
-        channel = self.channels[camera_id]
-        self._handle(channel, channel.pairer.add_frame(header_stamp_ns(msg.header), msg, time.monotonic()))
+    def anonymizer(self) -> Anonymizer:
+        """A fresh anonymizer (one per camera: it remembers that camera's recent masks)."""
+        return Anonymizer(self.masking, self.face_detector)
 
-    def _on_detections(self, camera_id: str, msg: Detection2DArray) -> None:
-        channel = self.channels[camera_id]
-        self._handle(channel, channel.pairer.add_detections(header_stamp_ns(msg.header), msg))
+    def pipeline_settings(self, detector_labels: frozenset[str]) -> PipelineSettings:
+        person = self.masking.person_labels[0] if self.masking.person_labels else 'person'
+        return PipelineSettings(
+            StampWindow(self.settings['stamp_tolerance_s']),
+            ValidationSettings(person, detector_labels | set(self.masking.person_labels) | {person},
+                               self.settings['max_detections']),
+            publish_failed=self.settings['on_deadline'] == 'mask_all')
 
-    def _enforce_deadline(self) -> None:
-        now = time.monotonic()
-        for channel in self.channels.values():
-            self._handle(channel, channel.pairer.expire(now))
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
 
-    def _handle(self, channel: CameraChannel, resolved: list[Resolved[Image, Detection2DArray]]) -> None:
-        for outcome in resolved:
-            if outcome.detections is None:
-                self._fail_closed(channel, outcome.frame, outcome.reason.value)
-            else:
-                self._anonymize(channel, outcome.frame, outcome.detections)
+    def attach(self, pipeline: VisionPipeline, bus_cameras: list[str]) -> None:
+        """Report ``pipeline``; read ``bus_cameras`` (no driver in this process) from image_raw."""
+        self.pipeline = pipeline
+        self.bus_cameras = list(bus_cameras)
+        for camera_id in self.bus_cameras:
+            self.get_logger().warning(f'{camera_id}: no camera driver in this process; frames are read from '
+                                      f'{camera_topic(camera_id, "image_raw")} (replay input)')
+            self.create_subscription(Image, camera_topic(camera_id, 'image_raw'),
+                                     partial(self._on_bus_image, camera_id), qos.SENSOR, raw=True)
 
-    def _anonymize(self, channel: CameraChannel, msg: Image, detections_msg: Detection2DArray) -> None:
-        raw = self._to_bgr(channel, msg)
-        if raw is None:
-            return
+    def _on_bus_image(self, camera_id: str, data: bytes) -> None:
         try:
-            detections = msg_to_detections(detections_msg)
-            result = channel.anonymizer.anonymize(raw, detections)
-        except Exception as error:  # noqa: BLE001 - any masking failure must fail closed
-            self.get_logger().error(f'{MASKING_FAILED}: {error!r}', throttle_duration_sec=5.0)
-            self._fail_closed(channel, msg, MASKING_FAILED, raw)
-            return
-        self._emit(channel, msg, result.image)
-        if channel.annotated_pub.get_subscription_count():
-            view = annotate(result.image, detections, self.open_incidents.rules_on(channel.camera_id))
-            channel.annotated_pub.publish(bgr_to_image(view, msg.header))
-
-    def _fail_closed(self, channel: CameraChannel, msg: Image, reason: str, raw: np.ndarray | None = None) -> None:
-        self.get_logger().warning(f'fail-closed: {reason}', throttle_duration_sec=5.0)
-        channel.fail_closed[reason] += 1
-        if self.drop_unpaired:
-            return
-        raw = self._to_bgr(channel, msg) if raw is None else raw
-        if raw is not None:
-            self._emit(channel, msg, channel.anonymizer.fully_masked(raw))
-
-    def _to_bgr(self, channel: CameraChannel, msg: Image) -> np.ndarray | None:
-        try:
-            return image_to_bgr(msg)
+            frame = image_from_cdr(data)
         except ImageConversionError as error:
-            channel.malformed += 1
-            self.get_logger().error(f'dropping malformed image: {error}', throttle_duration_sec=5.0)
-            return None
+            self.pipeline.refuse(camera_id, MALFORMED, str(error))
+            return
+        self.pipeline.submit(camera_id, frame.image, header_stamp_ns(frame.header), frame.header)
 
-    def _emit(self, channel: CameraChannel, msg: Image, image: np.ndarray) -> None:
-        channel.image_pub.publish(bgr_to_image(image, msg.header))
-        channel.compressed_pub.publish(bgr_to_compressed(image, msg.header, self.settings['jpeg_quality']))
-        channel.published += 1
-        channel.latencies_s.append(time.time() - header_stamp_ns(msg.header) * 1e-9)
-        del channel.latencies_s[:-LATENCY_WINDOW]
+    def publish(self, output: PipelineOutput) -> None:
+        """Called from inference workers, one camera at a time, in frame order."""
+        if output.image is None or not self.context.ok():
+            return
+        camera_id, header = output.camera_id, output.context
+        try:
+            if self.image_pubs[camera_id].get_subscription_count():
+                self.image_pubs[camera_id].publish(bgr_to_image(output.image, header))
+            if self.compressed_pubs[camera_id].get_subscription_count():
+                self.compressed_pubs[camera_id].publish(
+                    bgr_to_compressed(output.image, header, self.settings['jpeg_quality']))
+            if output.detections is not None and self.annotated_pubs[camera_id].get_subscription_count():
+                view = annotate(output.image, output.detections, self.open_incidents.rules_on(camera_id))
+                self.annotated_pubs[camera_id].publish(bgr_to_image(view, header))
+        except RCLError:
+            if self.context.ok():
+                raise
+            return
+        self.published[camera_id] += 1
+
+    def report(self, problem: Problem) -> None:
+        """One log line per camera and reason every few seconds, with how many were held back."""
+        held_back = self.throttle.admit((problem.camera_id, problem.kind, problem.reason))
+        if held_back is None:
+            return
+        text = (f'{problem.camera_id}: {problem.kind}: {problem.reason}'
+                f'{f" ({problem.detail})" if problem.detail else ""}'
+                f'{f"; {held_back} more since the last report" if held_back else ""}')
+        if problem.kind == REPAIRED:
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().error(text)
 
     def _diagnostics(self) -> dict:
+        if self.pipeline is None:
+            return {}
         report = {}
-        for camera_id, channel in self.channels.items():
-            failed = sum(channel.fail_closed.values())
-            level = ERROR if channel.published == 0 and failed else (WARN if failed else OK)
-            latency = np.percentile(channel.latencies_s, [50, 99]) if channel.latencies_s else (0.0, 0.0)
-            report[camera_id] = (level, f'{failed} frames failed closed', {
-                'published': channel.published, 'fail_closed': failed,
-                **{f'fail_closed: {reason}': count for reason, count in sorted(channel.fail_closed.items())},
-                'late_detections': channel.pairer.late_detections, 'malformed': channel.malformed,
-                'latency_p50_s': f'{latency[0]:.3f}', 'latency_p99_s': f'{latency[1]:.3f}'})
+        for camera_id, counts in self.pipeline.counts().items():
+            failed, refused = sum(counts.failed_closed.values()), sum(counts.refused.values())
+            level = ERROR if counts.masked == 0 and failed else (WARN if failed or refused else OK)
+            reasons = ', '.join(f'{reason}: {count}' for reason, count in
+                                sorted({**counts.failed_closed, **counts.refused}.items()))
+            message = f'{failed} frames failed closed, {refused} refused' + (f' ({reasons})' if reasons else '')
+            report[camera_id] = (level, message, {
+                'input': 'image_raw topic (replay)' if camera_id in self.bus_cameras else 'camera driver',
+                'published': self.published[camera_id], 'masked': counts.masked, 'fail_closed': failed,
+                **{f'fail_closed: {reason}': n for reason, n in sorted(counts.failed_closed.items())},
+                'refused': refused, **{f'refused: {reason}': n for reason, n in sorted(counts.refused.items())},
+                **{f'repaired: {reason}': n for reason, n in sorted(counts.repaired.items())},
+                'latency_p50_s': f'{counts.latency_p50_s:.3f}', 'latency_p99_s': f'{counts.latency_p99_s:.3f}'})
         return report
-
-
-def main(args: list[str] | None = None) -> int:
-    return run_node(PrivacyNode, args)
-
-
-if __name__ == '__main__':
-    raise SystemExit(main())

@@ -4,7 +4,8 @@ from kaiserslautern_vss.camera.source_types import RTSP_TRANSPORTS
 from kaiserslautern_vss.parameters.spec import ParamSpec
 
 PARAMETERS = (
-    ParamSpec('camera_id', '', 'Camera id; the node publishes /vss/<camera_id>/image_raw', required=True),
+    ParamSpec('camera_id', '', 'Camera id; frames go to /vss/<camera_id>/... of the vision pipeline',
+              required=True),
     ParamSpec('url', '', 'Source: a video file path, file://, rtsp://, http(s)://, v4l2://, dir://, '
               'testpattern:// (credentials via password_env/password_file, never inline)', required=True),
     ParamSpec('frame_id', '', 'TF frame of the camera; empty: <camera_id>_optical_frame'),
@@ -35,4 +36,7 @@ PARAMETERS = (
               'size); required with privacy_zones', minimum=0, maximum=16384),
     ParamSpec('privacy_zones_height', 0, 'Image height the privacy_zones points refer to; required with '
               'privacy_zones', minimum=0, maximum=16384),
+    ParamSpec('publish_raw', False, 'Commissioning only: also publish the unmasked frames on '
+              '/vss/<camera_id>/image_raw, readable by any local process (logged and WARN in diagnostics '
+              'while on)'),
 )

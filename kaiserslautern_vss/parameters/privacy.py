@@ -20,11 +20,13 @@ PARAMETERS = (
     ParamSpec('face_scale', 0.5, 'Scale of the whole-frame face detection pass (0: only inside person boxes)',
               minimum=0.0, maximum=2.0),
     ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
-    ParamSpec('detection_deadline_s', 0.5, 'Max wait for a frame\'s detections before failing closed',
-              minimum=0.01, maximum=10.0),
-    ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (no detections in time, skipped '
-              'by the detector, masking failed): publish it fully masked or drop it',
+    ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (inference failed, detections '
+              'rejected as invalid, masking failed): publish it fully masked or drop it',
               choices=('mask_all', 'drop')),
+    ParamSpec('stamp_tolerance_s', 2.0, 'Frames stamped further than this from the node clock (ahead or '
+              'behind) are refused one by one and counted', minimum=0.05, maximum=86400.0),
+    ParamSpec('max_detections', 1000, 'More detections in one frame mean a broken detector: the frame '
+              'fails closed', minimum=1, maximum=100000),
     ParamSpec('jpeg_quality', 85, 'JPEG quality of image_anonymized/compressed', minimum=10, maximum=100),
 )
 

@@ -156,8 +156,8 @@ def _masking_facts(site: Site) -> list[str]:
         f'Gesichtserkennung zusätzlich zur Personenerkennung (face_detection): '
         f'{"ja" if privacy["face_detection"] else "nein"}; verlorene Personen bleiben '
         f'{privacy["hold_frames"]} Bilder lang maskiert (hold_frames).',
-        f'Fehlersicher: liegt für ein Bild nach {privacy["detection_deadline_s"]:g} s keine Erkennung vor, '
-        f'wird es {deadline} (on_deadline {privacy["on_deadline"]}).',
+        f'Fehlersicher: scheitert für ein Bild die Erkennung oder die Maskierung, oder sind seine Erkennungen '
+        f'ungültig, wird es {deadline} (on_deadline {privacy["on_deadline"]}).',
         'Rohbilder (image_raw) verlassen den Auswerterechner nie, werden nie gespeichert und nie angezeigt.',
     ]
 
