@@ -207,9 +207,11 @@ def test_every_problem_is_reported_at_once(tmp_path):
         rules[0].update(classes=['persn'])
         rules[1].update(camera='cam3')
         rules.append({**LAWN, 'name': 'bowtie', 'zone': BOWTIE})
+        graph['/vss/cam01/camera_driver']['max_rate_hz'] = 500.0  # the parameter catalogue's problems come too
     lines = _problems(tmp_path, break_everything).splitlines()
-    assert len(lines) == 6, lines
-    for expected in ("/vss/cam02/camera_driver: url rtsp://vss:***@cam02/s", '/vss/cam02/camera_driver: privacy_zones[0]',
+    assert len(lines) == 7, lines
+    for expected in ("/vss/cam01/camera_driver: parameter 'max_rate_hz' = 500.0 is above 240.0",
+                     "/vss/cam02/camera_driver: url rtsp://vss:***@cam02/s", '/vss/cam02/camera_driver: privacy_zones[0]',
                      '/vss/event_manager: signing_key_file', "rule 'lawn_intrusion': field 'classes': 'persn'",
                      "rule 'left_luggage': field 'camera'", "rule 'bowtie': field 'zone'"):
         assert any(expected in line for line in lines), expected

@@ -71,7 +71,7 @@ def load_graph(config_path: Path, cameras: Iterable[str] | None = None,
     if not selected:
         raise GraphConfigError(f'{config_path}: no camera selected')
 
-    nodes = []
+    nodes, problems = [], []
     for fqn, values in sections.items():
         namespace, _, executable = fqn.rpartition('/')
         if executable not in NODE_PARAMETERS:
@@ -85,9 +85,10 @@ def load_graph(config_path: Path, cameras: Iterable[str] | None = None,
         try:
             parameters = validate_parameters(NODE_PARAMETERS[executable], values, f'{config_path}: {fqn}')
         except ParameterError as error:
-            raise GraphConfigError(str(error)) from error
+            problems.append(str(error))  # reported together with the other nodes' and the site's problems
+            continue
         nodes.append(NodeSpec(executable, executable, namespace or '/', parameters))
-    problems = site_problems(config_path, nodes, configured_cameras)  # rules, keys, URLs, zones, ids
+    problems += site_problems(config_path, nodes, configured_cameras)  # rules, keys, URLs, zones, ids
     if problems:
         raise GraphConfigError('\n'.join(problems))
     return nodes
