@@ -9,6 +9,7 @@ window; plus camera health: clock offset, resolution and rate changes.
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -213,5 +214,6 @@ def test_health_clock_offset_resolution_and_rate_changes(camera_server, password
     assert -31.6 < stats.clock_offset_s < -28.4
     assert stats.resolution == '160x120'
     assert any(w.startswith('camera clock -') and 'NTP' in w for w in stats.warnings)
-    assert stats.last_change.startswith('frame rate 2') and stats.last_change.endswith('fps')
+    # The window that spans the switch may already be lower than 20 fps.
+    assert re.fullmatch(r'frame rate \d+\.\d -> \d+\.\d fps', stats.last_change)
     assert stats.health_fields()['resolution_changes'] == 1
