@@ -155,6 +155,7 @@ def test_camera_id_used_twice(tmp_path):
 @pytest.mark.parametrize('node, parameter, inside', [
     ('/vss/event_manager', 'signing_key_file', 'keys/signing_key.pem'),
     ('/vss/event_manager', 'mqtt_password_file', 'mqtt.pw'),
+    ('/vss/event_manager', 'webhook_secret_file', 'hooks/webhook.secret'),
     ('/vss/cam01/camera_driver', 'password_file', 'cam01.pw'),
 ])
 def test_key_file_inside_the_record_root(tmp_path, node, parameter, inside):

@@ -35,9 +35,10 @@ from kaiserslautern_vss.paths import resolve_model_path
 if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec
     from kaiserslautern_vss.bringup.graph import NodeSpec
 
-#: parameters naming files that hold secrets: whoever can alter or export recordings must not get them
-SECRET_FILE_PARAMETERS = ('signing_key_file', 'encryption_key_file', 'password_file', 'mqtt_password_file',
-                          'webhook_secret_file')
+#: endings of the names of parameters naming files that hold secrets (signing_key_file,
+#: mqtt_password_file, webhook_secret_file, the console's users_file, ...): whoever can alter or
+#: export the recordings must not get them
+SECRET_FILE_SUFFIXES = ('key_file', 'password_file', 'secret_file', 'users_file')
 #: parameters holding a bare host name, by the URL scheme it is used with
 HOST_PARAMETERS = {'mqtt_host': 'mqtt'}
 
@@ -122,10 +123,11 @@ def _secret_file_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
     if site.record_root is None:
         return []
     problems = []
-    for name in SECRET_FILE_PARAMETERS:
-        if not values.get(name) or (name == 'encryption_key_file' and not values.get('encryption')):
+    for name, value in values.items():
+        if not name.endswith(SECRET_FILE_SUFFIXES) or not value or not isinstance(value, str) \
+                or (name == 'encryption_key_file' and values.get('encryption') is False):  # switched off: unused
             continue
-        path = Path(values[name]).expanduser().resolve()
+        path = Path(value).expanduser().resolve()
         if path.is_relative_to(site.record_root):
             problems.append(f'{name} {path} lies inside the recordings (/vss/event_manager record_root '
                             f'{site.record_root}); whoever can alter or export them would get it: keep it outside')
