@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 import rclpy
@@ -36,6 +34,7 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', str(200 + os.getpid() % 30))
 os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')]))
 
+from bare_inference import bare_loop_fps, read_frames  # noqa: E402
 from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment  # noqa: E402
 from kaiserslautern_vss.detection.letterbox import letterbox  # noqa: E402
@@ -47,62 +46,13 @@ from kaiserslautern_vss.detection.scheduler import (DetectionScheduler, Schedule
 from kaiserslautern_vss.detection.tracker import MultiObjectTracker  # noqa: E402
 from kaiserslautern_vss.parameters.detector import PARAMETERS  # noqa: E402
 from kaiserslautern_vss.parameters.spec import validate_parameters  # noqa: E402
-from kaiserslautern_vss.paths import resolve_model_path, sample_video  # noqa: E402
+from kaiserslautern_vss.paths import resolve_model_path  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
 
 CAMERA_FPS = 10.0
 LOST_FRAME_S = 1.0
-
-
-def read_frames(count: int | None = None) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(sample_video()))
-    frames = []
-    while count is None or len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
-def run_threads(sessions: int, seconds: float, step) -> int:
-    """Frames done by ``sessions`` threads each calling ``step(thread, i)`` for ``seconds``."""
-    done = [0] * sessions
-    deadline = time.perf_counter() + seconds
-
-    def loop(thread: int) -> None:
-        while time.perf_counter() < deadline:
-            step(thread, done[thread])
-            done[thread] += 1
-
-    threads = [threading.Thread(target=loop, args=(t,)) for t in range(sessions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done)
-
-
-def bare_loop_fps(model: str, frames, sessions: int, threads: int, seconds: float) -> tuple[float, float]:
-    """Frames/s and CPU ms per frame."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    runners = [ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
-               for _ in range(sessions)]
-    name = runners[0].get_inputs()[0].name
-    height, width = runners[0].get_inputs()[0].shape[2:]
-
-    def step(thread: int, i: int) -> None:
-        tensor, _ = letterbox(frames[(thread * 97 + i) % len(frames)], (width, height))
-        runners[thread].run(None, {name: tensor})
-
-    start, cpu_start = time.perf_counter(), time.process_time()
-    count = run_threads(sessions, seconds, step)
-    return count / (time.perf_counter() - start), (time.process_time() - cpu_start) * 1e3 / count
 
 
 def process_cpu_s(pid: int) -> float:

@@ -1,0 +1,48 @@
+"""Inference threads derived from cores and cameras; header stamps read from serialized messages."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage
+from vision_msgs.msg import Detection2DArray
+
+from kaiserslautern_vss.detection.cpu_budget import available_cores, intra_op_threads_for, session_count_for
+from kaiserslautern_vss.ros.cdr import CdrError, header_stamp_ns
+
+
+@pytest.mark.parametrize('cameras, cores, threads, sessions', [
+    (10, 2, 1, 2),   # the site box: two single-thread sessions, no pool to spin
+    (10, 16, 1, 10),  # never more sessions than cameras
+    (1, 8, 8, 1),    # one camera on a big machine: one session, all cores for latency
+    (3, 8, 2, 3),
+    (0, 4, 4, 1),    # no camera known yet: the whole machine, one session
+])
+def test_threads_and_sessions_never_oversubscribe(cameras, cores, threads, sessions):
+    assert intra_op_threads_for(cameras, cores) == threads
+    assert session_count_for(threads, cameras or None, cores) == sessions
+    assert threads * sessions <= max(cores, 1)
+
+
+def test_cores_are_those_this_process_may_use():
+    assert available_cores() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize('message', [CompressedImage(), Detection2DArray()])
+def test_header_stamp_from_cdr(message):
+    message.header.stamp.sec, message.header.stamp.nanosec = 1_795_000_000, 123_456_789
+    message.header.frame_id = 'cam01'
+    assert header_stamp_ns(serialize_message(message)) == 1_795_000_000_123_456_789
+
+
+def test_header_stamp_big_endian():
+    payload = b'\x00\x00\x00\x00' + (7).to_bytes(4, 'big') + (9).to_bytes(4, 'big')
+    assert header_stamp_ns(payload) == 7_000_000_009
+
+
+@pytest.mark.parametrize('payload', [b'', b'\x00\x01\x00\x00\x01', b'\x01\x02\x00\x00' + bytes(8)])
+def test_not_a_cdr_header_is_refused(payload):
+    with pytest.raises(CdrError, match='not a CDR message'):
+        header_stamp_ns(payload)
