@@ -1,10 +1,12 @@
-"""The detector node as a real process over DDS: two cameras of vtest.avi frames in, detections
-with the frames' stamps, class names and track ids out; one camera stopping leaves the other
-running; a missing model refuses to start."""
+"""The detector node in the real vision_pipeline process over DDS: two cameras of vtest.avi
+frames in (through the replay input: no camera driver hosted), detections with the frames'
+stamps, class names and track ids out; one camera stopping leaves the other running; a
+missing model or disagreeing camera lists refuse to start."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import cv2
@@ -19,7 +21,7 @@ from vision_msgs.msg import Detection2DArray
 from conftest import shared_file, wait_until
 from kaiserslautern_vss.bringup.graph import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
-from kaiserslautern_vss.parameters.detector import PARAMETERS
+from kaiserslautern_vss.parameters import detector, privacy
 from kaiserslautern_vss.parameters.spec import validate_parameters
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
@@ -30,13 +32,16 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 CAMERAS = ('cam01', 'cam02')
 BOTH_FRAMES, CAM01_ALONE_FRAMES = 40, 20
-# Distinct stamps per camera, so a detection cannot be paired with the other camera's frame.
-STAMP_BASE_S = {'cam01': 1000, 'cam02': 2000}
 
 
-def _detector_spec(**parameters) -> NodeSpec:
-    values = validate_parameters(PARAMETERS, {'cameras': list(CAMERAS), **parameters}, 'test detector')
-    return NodeSpec('detector', 'detector', '/vss', values)
+def _pipeline_specs(privacy_cameras=CAMERAS, **parameters) -> list[NodeSpec]:
+    """Detector and privacy node (cheap masking: no face search) in one vision_pipeline."""
+    detector_values = validate_parameters(detector.PARAMETERS, {'cameras': list(CAMERAS), **parameters},
+                                          'test detector')
+    privacy_values = validate_parameters(privacy.PARAMETERS, {'cameras': list(privacy_cameras),
+                                                              'face_detection': False}, 'test privacy')
+    return [NodeSpec('detector', 'detector', '/vss', detector_values),
+            NodeSpec('privacy', 'privacy', '/vss', privacy_values)]
 
 
 class FeedAndObserve:
@@ -71,10 +76,10 @@ class FeedAndObserve:
         with self.lock:
             return all(self.sent[c][-1] in self.detections[c] for c in cameras)
 
-    def send(self, camera_id: str, index: int, frame: np.ndarray) -> None:
+    def send(self, camera_id: str, frame: np.ndarray) -> None:
         header = Header(frame_id=f'{camera_id}_optical_frame')
-        header.stamp.sec = STAMP_BASE_S[camera_id] + index // 10
-        header.stamp.nanosec = (index % 10) * 100_000_000
+        now_ns = time.time_ns()  # inside the pipeline's stamp window
+        header.stamp.sec, header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
         self.sent[camera_id].append((header.stamp.sec, header.stamp.nanosec))
         self.image_pubs[camera_id].publish(bgr_to_image(frame, header))
 
@@ -93,8 +98,8 @@ def run():
     context = rclpy.context.Context()
     rclpy.init(context=context)
     feed = FeedAndObserve(context)
-    graph = GraphProcesses([_detector_spec(model_path=str(shared_file('models/yolox_nano.onnx')),
-                                           sessions=2, allow_hog_fallback=False)])
+    graph = GraphProcesses(_pipeline_specs(model_path=str(shared_file('models/yolox_nano.onnx')),
+                                           sessions=2, allow_hog_fallback=False))
     graph.start()
     try:
         assert wait_until(lambda: feed.connected() or bool(graph.failed_at_startup()), 60, step=feed.spin)
@@ -102,9 +107,9 @@ def run():
         for index, frame in enumerate(frames):
             cameras = CAMERAS if index < BOTH_FRAMES else ('cam01',)  # then cam02 stops sending
             for camera_id in cameras:
-                feed.send(camera_id, index, frame)
+                feed.send(camera_id, frame)
             # Paced by the detector, not the clock (the test machine is shared and slow): the
-            # next frame goes out once this one's detections are back. Stamps stay 10 fps.
+            # next frame goes out once this one's detections are back.
             wait_until(lambda: feed.answered(cameras), 5.0, step=feed.spin)
     finally:
         codes = graph.stop()
@@ -115,7 +120,7 @@ def run():
 
 def test_the_node_exits_cleanly(run):
     _, codes = run
-    assert codes == {'/vss/detector': 0}
+    assert codes == {'vision_pipeline': 0}
 
 
 def test_every_camera_gets_detections_with_its_own_frame_stamps(run):
@@ -149,13 +154,23 @@ def test_a_camera_that_stops_does_not_affect_the_other(run):
     assert len(feed.sent['cam02']) == BOTH_FRAMES
 
 
-def test_a_missing_model_refuses_to_start_with_a_clear_message(tmp_path, capfd):
-    missing = tmp_path / 'no_such_model.onnx'
-    graph = GraphProcesses([_detector_spec(model_path=str(missing), allow_hog_fallback=False)])
+def _refused(specs: list[NodeSpec]) -> int:
+    graph = GraphProcesses(specs)
     graph.start()
     try:
         assert wait_until(lambda: graph.nodes[0].returncode is not None, 30)
     finally:
         graph.stop()
-    assert graph.nodes[0].returncode == 2
+    return graph.nodes[0].returncode
+
+
+def test_a_missing_model_refuses_to_start_with_a_clear_message(tmp_path, capfd):
+    missing = tmp_path / 'no_such_model.onnx'
+    assert _refused(_pipeline_specs(model_path=str(missing), allow_hog_fallback=False)) == 2
     assert f"no detection model: model_path '{missing}' does not exist" in capfd.readouterr().err
+
+
+def test_detector_and_privacy_must_serve_the_same_cameras(capfd):
+    assert _refused(_pipeline_specs(privacy_cameras=('cam01',))) == 2
+    assert ("detector cameras ['cam01', 'cam02'] and privacy cameras ['cam01'] differ"
+            in capfd.readouterr().err)
