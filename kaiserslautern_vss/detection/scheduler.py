@@ -16,7 +16,6 @@ hold); a forced refresh runs inference every ``forced_refresh_s`` regardless.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.detection.cpu_budget import session_count_for
 from kaiserslautern_vss.detection.factory import Detector
 from kaiserslautern_vss.detection.motion import MotionGate, MotionGateSettings
 from kaiserslautern_vss.detection.tracker import MultiObjectTracker, TrackerSettings
@@ -45,10 +45,10 @@ class SchedulerError(ValueError):
     """Invalid scheduler settings or a frame for a camera the scheduler does not serve."""
 
 
-def default_session_count(intra_op_threads: int, cpu_count: int | None = None) -> int:
-    """One session per ``intra_op_threads`` cores, at least one."""
-    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    return max(1, cores // max(1, intra_op_threads))
+def default_session_count(intra_op_threads: int, cpu_count: int | None = None, cameras: int | None = None) -> int:
+    """One session per ``intra_op_threads`` cores this process may use, at least one, at most one
+    per camera (detection.cpu_budget)."""
+    return session_count_for(intra_op_threads, cameras, cpu_count)
 
 
 @dataclass(frozen=True)

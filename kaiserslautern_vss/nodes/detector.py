@@ -40,10 +40,11 @@ class DetectorNode(Node):
         super().__init__(name, namespace=namespace)
         self.settings = declare_parameters(self, PARAMETERS)
         params = self.settings
-        sessions = params['sessions'] or default_session_count(params['intra_op_threads'])
         try:
-            self.detectors, description = create_detector_pool(detector_settings(params), sessions,
-                                                               params['allow_hog_fallback'])
+            settings = detector_settings(params)
+            sessions = params['sessions'] or default_session_count(settings.intra_op_threads,
+                                                                   cameras=len(params['cameras']))
+            self.detectors, description = create_detector_pool(settings, sessions, params['allow_hog_fallback'])
         except (DetectorSettingsError, ModelLoadError) as error:
             super().destroy_node()
             raise StartupError(f'detector: {error}') from error

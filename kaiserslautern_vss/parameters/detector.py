@@ -24,8 +24,10 @@ PARAMETERS = (
               'order (TensorrtExecutionProvider, CUDAExecutionProvider, OpenVINOExecutionProvider, '
               'CPUExecutionProvider); unavailable ones are skipped with a warning'),
     ParamSpec('sessions', 0, 'Parallel inference sessions shared by all cameras; '
-              '0: one per intra_op_threads CPU cores', minimum=0, maximum=64),
-    ParamSpec('intra_op_threads', 1, 'ONNX Runtime intra-op threads per session', minimum=1, maximum=64),
+              '0: one per intra_op_threads usable cores, at most one per camera', minimum=0, maximum=64),
+    ParamSpec('intra_op_threads', 0, 'ONNX Runtime intra-op threads per session; 0: usable cores per camera, '
+              'at least 1 (many cameras on few cores: single-thread sessions, nothing spins)',
+              minimum=0, maximum=64),
     ParamSpec('batch_size', 4, 'Most cameras inferred together when the model has a dynamic batch '
               'dimension (fixed-batch models run one frame at a time)', minimum=1, maximum=32),
     ParamSpec('score_threshold', 0.35, 'Minimum confidence', minimum=0.0, maximum=1.0),
@@ -50,13 +52,14 @@ def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
     """Detector settings from validated parameter values (detector node and vss-anonymize alike);
     raises DetectorSettingsError for malformed class_thresholds."""
     # Imported here: the catalogue is read by bringup tools that should not load onnxruntime.
+    from kaiserslautern_vss.detection.cpu_budget import intra_op_threads_for
     from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, parse_class_thresholds
     return DetectorSettings(
         model_path=resolve_model_path(values['model_path']),
         class_names_path=values['class_names_path'],
         layout=values['layout'],
         providers=tuple(values['providers']),
-        intra_op_threads=values['intra_op_threads'],
+        intra_op_threads=values['intra_op_threads'] or intra_op_threads_for(len(values['cameras'])),
         score_threshold=values['score_threshold'],
         nms_iou=values['nms_iou'],
         class_allowlist=tuple(values['class_allowlist']),
