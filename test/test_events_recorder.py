@@ -1,5 +1,6 @@
 """Incident recording: nothing without an incident, pre/post-event windows, disk errors."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,9 @@ from rosbags.rosbag2 import Reader
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.events.integrity import load_or_create_signing_key, verify_incident
 from kaiserslautern_vss.events.recorder import IncidentRecorder, RecorderConfigError
+from kaiserslautern_vss.events.sealing import recover_incidents
 from kaiserslautern_vss.events.rules import RuleEngine, parse_rules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,7 +202,8 @@ FULL_DISK_CHILD = textwrap.dedent('''
     path = rec.on_incident(IncidentUpdate('start', incident(started_ns=T0 + SECOND)), T0 + SECOND)
     feed(rec, T0 + SECOND, T0 + 200 * SECOND)  # 2 kB frames: far beyond 200 kB
     rec.poll(T0 + 200 * SECOND)
-    print(path is not None, rec.error_count, rec.last_error, rec.open_bags, sep='|')
+    print(path is not None, rec.error_count, rec.last_error, rec.open_bags,
+          [(p.outcome, p.path == path) for p in rec.take_problems()], sep='|')
 ''')
 
 
@@ -208,7 +212,13 @@ def test_disk_full_during_recording_is_counted_and_recording_goes_on(tmp_path):
         [sys.executable, '-c', FULL_DISK_CHILD.format(repo=str(REPO), test_dir=str(REPO / 'test')),
          str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
-    opened, count, last_error, open_bags = child.stdout.strip().split('|')
-    assert opened == 'True' and int(count) == 1
-    assert "cannot write incident bag" in last_error and 'File too large' in last_error
-    assert open_bags == '{}'
+    opened, count, last_error, open_bags, problems = child.stdout.strip().split('|')
+    assert opened == 'True' and int(count) >= 1  # the write, then closing it, failed
+    assert 'File too large' in last_error
+    assert open_bags == '{}' and problems == "[('cut', True)]"
+    # What reached the disk is recovered and sealed once there is room again.
+    key, _ = load_or_create_signing_key(tmp_path.parent / f'{tmp_path.name}_key.pem')
+    (result,) = recover_incidents(tmp_path, key)
+    assert result.outcome == 'sealed' and verify_incident(result.path, key.public_key()) == []
+    assert json.loads((result.path / 'manifest.json').read_text())['recovered'] is True
+    assert len(bag_messages(result.path)) > 50

@@ -1,9 +1,12 @@
-"""Retention with an injected clock, quota and free-space floor, evidence marks, and a
-really full disk (a 3 MB tmpfs): nothing raises, oldest non-evidence goes, evidence stays."""
+"""Retention with an injected clock, quota and free-space floor, signed evidence marks, and
+the space guard on a really small disk (a 3 MB tmpfs): room is made before writing,
+oldest closed non-evidence goes first, the newest closed and evidence stay, and a bag
+that gets no room is not started or is cut cleanly, sealed."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,9 +15,13 @@ import numpy as np
 import pytest
 
 from kaiserslautern_vss.events.incident import IncidentUpdate
-from kaiserslautern_vss.events.retention import (RetentionPolicy, StoredIncident, enforce_retention,
-                                                 mark_evidence, plan_deletions, scan_incidents)
+from kaiserslautern_vss.events.audit import AuditLog
+from kaiserslautern_vss.events.integrity import mark_evidence, verify_incident
+from kaiserslautern_vss.events.retention import (DiskGuard, RetentionPolicy, StoredIncident, enforce_retention,
+                                                 plan_deletions, scan_incidents)
+from kaiserslautern_vss.events.sealing import seal_incident
 from kaiserslautern_vss.tools import evidence
+from test_events_integrity import keys, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import FRAME, IMAGE, SECOND, T0, image_cdr, incident, recorder
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -43,27 +50,37 @@ def test_quota_and_free_space_delete_oldest_non_evidence_first():
     assert plan_deletions([a], NOW, floor, free_bytes=0) == []  # evidence is never deleted
 
 
-def test_scan_reads_names_sizes_and_evidence_cli_marks_with_audit(tmp_path, capsys):
+def test_under_pressure_the_newest_closed_incident_stays_expiry_still_applies():
+    b, c = _stored(9, 300), _stored(8, 300)
+    floor = RetentionPolicy(retention_s=72 * HOUR, min_free_bytes=500)
+    assert plan_deletions([b, c], NOW, floor, free_bytes=0) == [b]  # c is the newest closed
+    assert plan_deletions([b, c], NOW, floor, free_bytes=0, in_use=[c.path]) == []  # c open, b newest closed
+    assert plan_deletions([c], NOW + timedelta(days=5), floor, free_bytes=0) == [c]  # expired
+    assert plan_deletions([b, c], NOW, floor, free_bytes=600, needed_bytes=200) == [b]  # room for what comes
+
+
+def test_scan_reads_names_sizes_and_evidence_cli_marks_signed_with_audit(tmp_path, keys, capsys):
+    key, _ = keys
     root = tmp_path / 'recordings'
-    for name in ('20261126T100000Z_cam01_lawn_aaaa', '20261125T100000Z_cam02_lawn_bbbb'):
-        (root / name).mkdir(parents=True)
-        (root / name / 'x.mcap').write_bytes(b'0' * 1000)
+    newer = record_sealed(root, key, started_ns=T0 + 86400 * SECOND, incident_id='b' * 32)
+    first = record_sealed(root, key)
     (root / 'not_an_incident').mkdir()
-    first = root / '20261125T100000Z_cam02_lawn_bbbb'
-    assert evidence.main(['mark', str(first), '--by', 'PHK Meier', '--why', 'Az. 1/26']) == 0
-    assert evidence.main(['mark', str(first), '--by', '', '--why', 'x']) == 2
+    arguments = ['--by', 'PHK Meier', '--why', 'Az. 1/26', '--signing-key', str(tmp_path / 'keys' / 'signing_key.pem'),
+                 '--audit-key', str(tmp_path / 'keys' / 'audit.key')]
+    assert evidence.main(['mark', str(first), *arguments]) == 0
+    assert evidence.main(['mark', str(first), *arguments[2:], '--by', '']) == 2
     scanned = scan_incidents(root)
-    assert [(i.path.name, i.size_bytes, i.evidence) for i in scanned] == [
-        ('20261125T100000Z_cam02_lawn_bbbb', 1000 + (first / 'evidence.json').stat().st_size, True),
-        ('20261126T100000Z_cam01_lawn_aaaa', 1000, False)]
-    assert scanned[0].started == datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
-    audit = json.loads((tmp_path / 'audit.log').read_text())
-    assert audit['who'] == 'PHK Meier' and audit['what'] == 'evidence mark'
-    deleted, _ = enforce_retention(root, NOW + timedelta(days=10), RetentionPolicy(72 * HOUR))
-    assert [i.path.name for i in deleted] == ['20261126T100000Z_cam01_lawn_aaaa']
-    assert first.is_dir()
-    assert evidence.main(['release', str(first), '--by', 'PHK Meier', '--why', 'closed']) == 0
-    assert not scan_incidents(root)[0].evidence
+    assert [(i.path, i.evidence) for i in scanned] == [(first, True), (newer, False)]
+    assert scanned[0].size_bytes == sum(p.stat().st_size for p in first.iterdir())
+    evidence.main(['list', str(root)])
+    assert f'EVIDENCE sealed   2026-11-18' in capsys.readouterr().out
+    audit = AuditLog(tmp_path / 'audit.log', tmp_path / 'keys' / 'audit.key')
+    assert [(e['actor'], e['action'], e['target']) for e in audit.entries()] == [
+        ('PHK Meier', 'evidence mark', first.name)]
+    deleted, _ = enforce_retention(root, datetime(2026, 12, 30, tzinfo=timezone.utc), RetentionPolicy(72 * HOUR))
+    assert [i.path for i in deleted] == [newer] and first.is_dir()
+    assert evidence.main(['release', str(first), *arguments]) == 0
+    assert not scan_incidents(root)[0].evidence and audit.verify() == []
 
 
 def _big_image_cdr(stamp_ns: int) -> bytes:
@@ -74,7 +91,7 @@ def _big_image_cdr(stamp_ns: int) -> bytes:
 def small_disk(tmp_path):
     disk = tmp_path / 'disk'
     disk.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', str(disk)],
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m,mode=0700', 'tmpfs', str(disk)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         pytest.skip(f'cannot mount a small tmpfs here (needs root): {result.stderr.strip()}')
@@ -82,42 +99,71 @@ def small_disk(tmp_path):
     subprocess.run(['umount', '-l', str(disk)], check=False)
 
 
-def test_full_disk_never_raises_and_retention_frees_oldest_non_evidence(small_disk):
+def _guarded_recorder(root: Path, key, policy: RetentionPolicy, **options):
+    deleted = []
+    rec = None
+    guard = DiskGuard(root, policy, in_use=lambda: rec.open_bags.values(), clock=lambda: NOW,
+                      reserve_bytes=256 * 1024, on_deleted=deleted.append)
+    root.mkdir(exist_ok=True)
+    rec = recorder(root, on_closed=lambda folder, cut: seal_incident(folder, key, cut=cut),
+                   room=guard.room_for, **options)
+    return rec, deleted
+
+
+def _record(rec, number: int, frames_before: int = 10, frames_during: int = 10) -> Path | None:
+    """An incident on cam01, one hour after the previous one, with 50 kB frames."""
+    stamp = T0 + number * 3600 * SECOND
+    for _ in range(frames_before):
+        rec.on_message('cam01', IMAGE, stamp, _big_image_cdr(stamp))
+        stamp += FRAME
+    current = incident(started_ns=stamp - FRAME, incident_id=f'{number:032x}')
+    path = rec.on_incident(IncidentUpdate('start', current), now_ns=stamp)
+    for _ in range(frames_during):
+        rec.on_message('cam01', IMAGE, stamp, _big_image_cdr(stamp))
+        stamp += FRAME
+    current.ended_ns = stamp
+    rec.on_incident(IncidentUpdate('end', current), now_ns=stamp)
+    rec.poll(stamp + 10 * SECOND)  # post-event over: closed and sealed
+    return path
+
+
+def test_guard_makes_room_before_writing_keeps_newest_and_evidence(small_disk, keys):
+    key, _ = keys
     root = small_disk / 'recordings'
-    rec = recorder(root, pre_event_s=1.0, post_event_s=0.0)
-    policy = RetentionPolicy(retention_s=72 * HOUR, min_free_bytes=1_200_000)
-    stamp = T0
-
-    def record_incident(number: int) -> Path | None:
-        nonlocal stamp
-        for _ in range(10):
-            rec.on_message('cam01', IMAGE, stamp, _big_image_cdr(stamp))
-            stamp += FRAME
-        current = incident(started_ns=stamp - FRAME + number * 3600 * SECOND,  # one hour apart
-                           incident_id=f'{number:032x}')
-        current.started_ns = stamp - FRAME
-        path = rec.on_incident(IncidentUpdate('start', current), now_ns=stamp)
-        for _ in range(10):
-            rec.on_message('cam01', IMAGE, stamp, _big_image_cdr(stamp))
-            stamp += FRAME
-        current.ended_ns = stamp
-        rec.on_incident(IncidentUpdate('end', current), now_ns=stamp)
-        rec.on_message('cam01', IMAGE, stamp + SECOND, _big_image_cdr(stamp + SECOND))  # closes the bag
-        stamp += 3600 * SECOND
-        return path
-
-    first = record_incident(1)
-    mark_evidence(first, 'PHK Meier', 'Az. 1/26', NOW)
-    paths = [record_incident(n) for n in range(2, 6)]  # ~1 MB each: the 3 MB disk fills up
-    assert rec.error_count >= 1 and 'No space left' in rec.last_error
-    survivors_before = scan_incidents(root)
-    deleted, errors = enforce_retention(root, NOW, policy, in_use=rec.open_bags.values())
-    assert errors == [] and deleted
-    assert first.is_dir()  # evidence kept
+    rec, deleted = _guarded_recorder(root, key, RetentionPolicy(72 * HOUR, min_free_bytes=500_000),
+                                     pre_event_s=1.0, post_event_s=0.0)
+    first = _record(rec, 1)
+    mark_evidence(first, key, 'PHK Meier', 'Az. 1/26', NOW)
+    paths = [_record(rec, n) for n in range(2, 7)]  # ~1 MB each on a 3 MB disk
+    assert rec.error_count == 0 and rec.take_problems() == []  # room was made before writing
+    assert None not in paths and deleted  # every incident was recorded, older ones made room
     remaining = [i.path for i in scan_incidents(root)]
-    expected_oldest_gone = [i.path for i in survivors_before if not i.evidence][:len(deleted)]
-    assert [i.path for i in deleted] == expected_oldest_gone
-    assert all(p not in remaining for p in expected_oldest_gone)
-    errors_before = rec.error_count
-    assert record_incident(9) is not None and rec.error_count == errors_before  # records again
-    assert paths  # the loop ran to the end without an exception
+    assert first in remaining and paths[-1] in remaining  # evidence and the newest stay
+    assert [i.path for i in deleted] == [p for p in paths if p not in remaining]  # oldest first
+    assert remaining == [first, *paths[-len(remaining) + 1:]]
+    for folder in remaining:
+        assert verify_incident(folder, key.public_key()) == []
+
+    # Nothing deletable any more (all evidence): the next bag is not started, no folder.
+    for folder in remaining[1:]:
+        mark_evidence(folder, key, 'PHK Meier', 'Az. 1/26', NOW)
+    assert _record(rec, 9) is None
+    (problem,) = rec.take_problems()
+    assert problem.outcome == 'failed' and problem.path is None
+    assert [i.path for i in scan_incidents(root)] == remaining
+
+
+def test_bag_is_cut_cleanly_and_sealed_when_no_room_is_left(small_disk, keys):
+    key, _ = keys
+    root = small_disk / 'recordings'
+    rec, deleted = _guarded_recorder(root, key, RetentionPolicy(72 * HOUR, min_free_bytes=1_000_000),
+                                     pre_event_s=0.0, post_event_s=0.0)
+    path = _record(rec, 1, frames_before=1, frames_during=60)  # 3 MB wanted on a 3 MB disk
+    (problem,) = rec.take_problems()
+    assert (problem.outcome, problem.path) == ('cut', path) and deleted == []
+    assert verify_incident(path, key.public_key()) == []
+    manifest = json.loads((path / 'manifest.json').read_text())
+    assert manifest['cut'].startswith('disk space ran out')
+    kept = manifest['bag']['messages']
+    assert 10 < kept < 60 and rec.error_count == 0  # cut before the disk was full, not by ENOSPC
+    assert shutil.disk_usage(root).free >= 1_000_000

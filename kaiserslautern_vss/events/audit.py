@@ -1,58 +1,172 @@
-"""Hash-chained audit log of exports and evidence marks: who, when, what, why.
+"""Tamper-evident audit log of exports, evidence marks, deletions: who, when, what, why.
 
-One JSON object per line; each carries ``prev`` (the previous line's ``hash``) and its
-own ``hash`` = SHA-256 over ``prev`` and its canonical content, so changing, inserting
-or deleting a line breaks the chain from that line on.
+A keyed hash chain: one JSON object per line carrying ``seq`` (1, 2, ...), ``prev`` (the
+previous line's ``mac``) and ``mac`` = HMAC-SHA256 over its canonical content with a key
+kept outside the log (``audit.key``, readable by the service user only). Without the key
+nobody can edit, insert, reorder or re-chain lines. Dropping lines at the *end* leaves a
+valid chain, so the head (entry count and last mac, itself keyed) is kept beside the log
+in ``<log>.head`` and replaced atomically under the same lock; :meth:`AuditLog.verify`
+compares it with the log. Replacing log and head together by an older copy of both is a
+rollback no single log can see; keep an off-host copy of the head if that matters.
+
+Older logs had an unkeyed SHA-256 chain (``hash`` instead of ``mac``). The first keyed
+append checks that chain and writes a ``migrate`` entry committing to its length and last
+hash, so from then on the old lines are covered by the key as well.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
+
 GENESIS = '0' * 64
+MIGRATE = 'migrate'
 
 
-def _entry_hash(entry: dict[str, Any]) -> str:
-    content = {k: v for k, v in entry.items() if k != 'hash'}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+class AuditError(RuntimeError):
+    """The audit log cannot be written (no key, chain already broken, bad arguments)."""
 
 
-def append_audit(log_path: Path, *, who: str, what: str, target: str, why: str,
-                 when: datetime) -> dict[str, Any]:
-    """Append one entry (exclusive lock, so concurrent CLIs keep the chain intact)."""
-    if not who.strip() or not why.strip():
-        raise ValueError('an audit entry needs who and why')
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, 'a+', encoding='utf-8') as stream:
-        fcntl.flock(stream, fcntl.LOCK_EX)
-        stream.seek(0)
-        lines = [line for line in stream.read().splitlines() if line.strip()]
-        prev = json.loads(lines[-1])['hash'] if lines else GENESIS
-        entry = {'when': when.isoformat(), 'who': who, 'what': what, 'target': target, 'why': why,
-                 'prev': prev}
-        entry['hash'] = _entry_hash(entry)
-        stream.write(json.dumps(entry, sort_keys=True) + '\n')
-    return entry
+def default_audit_log(record_root: Path) -> Path:
+    """``audit.log`` beside the recordings folder (not inside: retention never touches it)."""
+    return Path(record_root).expanduser().resolve().parent / 'audit.log'
 
 
-def verify_audit(log_path: Path) -> list[str]:
-    """Problems in the chain (line numbers from 1); empty means intact."""
-    problems, prev = [], GENESIS
-    for number, line in enumerate(Path(log_path).read_text(encoding='utf-8').splitlines(), start=1):
+def head_path(log_path: Path) -> Path:
+    return Path(log_path).with_name(Path(log_path).name + '.head')
+
+
+def _canonical(entry: dict[str, Any], without: str) -> bytes:
+    return json.dumps({k: v for k, v in entry.items() if k != without}, sort_keys=True).encode()
+
+
+def _legacy_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(entry, 'hash')).hexdigest()
+
+
+def _parse(text: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entries of the log text (``{}`` for a line that is not a JSON object) and such lines."""
+    entries, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
         try:
             entry = json.loads(line)
         except ValueError:
-            problems.append(f'line {number}: not JSON')
-            continue
-        if entry.get('prev') != prev:
-            problems.append(f'line {number}: chain broken (a line before it was changed, removed or inserted)')
-        if entry.get('hash') != _entry_hash(entry):
-            problems.append(f'line {number}: content changed')
-        prev = entry.get('hash', '')
-    return problems
+            entry = None
+        if not isinstance(entry, dict):
+            problems.append(f'line {number}: not a JSON object')
+            entry = {}
+        entries.append(entry)
+    return entries, problems
+
+
+class AuditLog:
+    """One audit log file and its key; safe for concurrent writers (exclusive flock).
+
+    ``append(actor, action, target, reason)`` adds an entry, :meth:`verify` lists what is
+    wrong (empty: intact), :meth:`entries` reads them (e.g. for a console view).
+    """
+
+    def __init__(self, path: Path, key_path: Path, *, modes: FileModes = PRIVATE) -> None:
+        self.path = Path(path)
+        self.key_path = Path(key_path).expanduser()
+        self._modes = modes
+        self._key, _ = modes.secret(self.key_path, 'audit key')
+
+    def _mac(self, entry: dict[str, Any]) -> str:
+        return hmac.new(self._key, _canonical(entry, 'mac'), hashlib.sha256).hexdigest()
+
+    def _head_mac(self, count: int, last: str) -> str:
+        return hmac.new(self._key, f'head:{count}:{last}'.encode(), hashlib.sha256).hexdigest()
+
+    def append(self, actor: str, action: str, target: str, reason: str, *,
+               when: datetime | None = None) -> dict[str, Any]:
+        """Append one entry; refuses to extend a log whose chain is already broken."""
+        if not actor.strip() or not action.strip() or not reason.strip():
+            raise AuditError('an audit entry needs actor, action and reason')
+        when = when or datetime.now(timezone.utc)
+        if not self.path.parent.exists():
+            self._modes.folder(self.path.parent)
+        with open(self.path, 'a+', encoding='utf-8') as stream:
+            fcntl.flock(stream, fcntl.LOCK_EX)
+            self._modes.file(self.path)
+            stream.seek(0)
+            lines, problems = _parse(stream.read())
+            # A broken head is refused too: a new head would hide entries removed at the end.
+            problems += self._problems(lines) + self._head_problems(lines)
+            if problems:
+                raise AuditError(f'{self.path} is not intact, not appending: ' + '; '.join(problems))
+            prev = (lines[-1].get('mac') or lines[-1]['hash']) if lines else GENESIS
+            new = []
+            if lines and 'mac' not in lines[-1]:
+                new.append(self._entry(len(lines) + 1, prev, 'vss', MIGRATE, self.path.name,
+                                       f'keyed chain from here; {len(lines)} unkeyed entries before', when))
+                prev = new[-1]['mac']
+            new.append(self._entry(len(lines) + len(new) + 1, prev, actor, action, target, reason, when))
+            stream.write(''.join(json.dumps(entry, sort_keys=True) + '\n' for entry in new))
+            stream.flush()
+            count, last = len(lines) + len(new), new[-1]['mac']
+            self._modes.write(head_path(self.path), json.dumps(
+                {'entries': count, 'last': last, 'mac': self._head_mac(count, last)}).encode())
+        return new[-1]
+
+    def _entry(self, seq: int, prev: str, actor: str, action: str, target: str, reason: str,
+               when: datetime) -> dict[str, Any]:
+        entry = {'seq': seq, 'when': when.isoformat(), 'actor': actor, 'action': action,
+                 'target': target, 'reason': reason, 'prev': prev}
+        entry['mac'] = self._mac(entry)
+        return entry
+
+    def entries(self) -> list[dict[str, Any]]:
+        return _parse(self.path.read_text(encoding='utf-8'))[0] if self.path.exists() else []
+
+    def verify(self) -> list[str]:
+        """Problems found (line numbers from 1); empty means intact."""
+        try:
+            entries, problems = _parse(self.path.read_text(encoding='utf-8') if self.path.exists() else '')
+        except OSError as error:
+            return [f'cannot read {self.path}: {error}']
+        return problems + self._problems(entries) + self._head_problems(entries)
+
+    def _problems(self, entries: list[dict[str, Any]]) -> list[str]:
+        problems, prev, keyed = [], GENESIS, False
+        for number, entry in enumerate(entries, start=1):
+            if 'mac' in entry:
+                keyed = True
+                if not hmac.compare_digest(str(entry['mac']), self._mac(entry)):
+                    problems.append(f'line {number}: altered, or written without the key')
+                if entry.get('seq') != number:
+                    problems.append(f'line {number}: out of order (seq {entry.get("seq")})')
+            elif keyed:
+                problems.append(f'line {number}: unkeyed entry after keyed ones (inserted)')
+            elif entry.get('hash') != _legacy_hash(entry):
+                problems.append(f'line {number}: content changed')
+            if entry.get('prev') != prev:
+                problems.append(f'line {number}: chain broken (a line before it was changed, removed, '
+                                'inserted or moved)')
+            prev = entry.get('mac') or entry.get('hash', '')
+        return problems
+
+    def _head_problems(self, entries: list[dict[str, Any]]) -> list[str]:
+        keyed = any('mac' in entry for entry in entries)
+        try:
+            head = json.loads(head_path(self.path).read_text(encoding='utf-8'))
+        except FileNotFoundError:
+            return ['head missing: entries at the end may have been removed'] if keyed else []
+        except (OSError, ValueError) as error:
+            return [f'head unreadable: {error}']
+        count, last = head.get('entries'), head.get('last')
+        if not hmac.compare_digest(str(head.get('mac')), self._head_mac(count, last)):
+            return ['head altered, or written without the key']
+        if count != len(entries):
+            return [f'the log has {len(entries)} entries, its head says {count}: '
+                    + ('entries were removed from the end' if count > len(entries) else 'entries were added')]
+        if entries and entries[-1].get('mac') != last:
+            return ['the last entry is not the one the head names (replaced)']
+        return []

@@ -8,8 +8,11 @@ After a SIGKILL the ``.mcap`` file has no summary/footer and there is no
 ``make_reader`` (seeking) fails on the missing footer and its ``NonSeekingReader``
 raises at the truncated end before yielding anything; mcap's record-level
 ``StreamReader`` does read every closed chunk, i.e. all but the last
-``flush_interval_s`` at most: :func:`read_unfinished_mcap` wraps that.
-``ros2 bag reindex`` can rebuild ``metadata.yaml`` for ROS tools.
+``flush_interval_s`` at most: :func:`read_unfinished_mcap` wraps that, and
+:func:`rebuild_unfinished_bag` rewrites such a bag as a complete one (summary, footer,
+``metadata.yaml``) that every reader accepts.
+
+The bag folder and files get the configured private modes as soon as they exist.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import struct
 import sys
 import uuid
@@ -27,7 +31,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from mcap.exceptions import McapError
-from mcap.records import Channel, Message
+from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 from rosbags.interfaces import (Connection, Qos, QosDurability, QosHistory, QosLiveliness,
                                 QosReliability, QosTime)
@@ -37,6 +41,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 import kaiserslautern_vss
+from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
 
 ROSBAG2_VERSION = 9
 # Topics whose last publisher sample must be in every snippet (they are published once,
@@ -109,7 +114,7 @@ class IncidentBagWriter:
 
     def __init__(self, path: Path, topics: Mapping[str, str], *,
                  latched: Collection[str] | None = None, flush_interval_s: float = 1.0,
-                 typestore: Typestore | None = None) -> None:
+                 typestore: Typestore | None = None, modes: FileModes = PRIVATE) -> None:
         if not flush_interval_s > 0:
             raise BagWriterError(f'incident bag {path}: flush_interval_s must be > 0, '
                                  f'got {flush_interval_s!r}')
@@ -124,6 +129,9 @@ class IncidentBagWriter:
         self._writer = Writer(self.path, version=ROSBAG2_VERSION,
                               storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
+        self._modes = modes
+        modes.folder(self.path)
+        modes.file(self.mcap_path)
         self._connections: dict[str, Connection] = {}
         self._chunk_first_stamp_ns: int | None = None
         self._closed = False
@@ -187,6 +195,7 @@ class IncidentBagWriter:
             return
         self._closed = True
         self._writer.close()
+        self._modes.tree(self.path)
 
     def abort(self) -> None:
         """Give up the bag (after a disk error): no summary, no metadata.yaml; never raises.
@@ -209,18 +218,60 @@ class IncidentBagWriter:
         self.close()
 
 
+def _unfinished_records(stream: BinaryIO) -> Iterator[tuple[str, str, int, bytes]]:
+    """``(topic, type, log_time_ns, data)`` of every complete message, stopping quietly at
+    the first incomplete or corrupt record (the crash point)."""
+    schemas: dict[int, str] = {}
+    channels: dict[int, tuple[str, str]] = {}
+    try:
+        for record in StreamReader(stream, skip_magic=False, emit_chunks=False).records:
+            if isinstance(record, Schema):
+                schemas[record.id] = record.name
+            elif isinstance(record, Channel):
+                channels[record.id] = (record.topic, schemas.get(record.schema_id, ''))
+            elif isinstance(record, Message):
+                topic, msgtype = channels[record.channel_id]
+                yield topic, msgtype, record.log_time, record.data
+    except (McapError, EOFError, ValueError, struct.error):
+        return
+
+
 def read_unfinished_mcap(stream: BinaryIO) -> Iterator[tuple[str, int, bytes]]:
     """``(topic, log_time_ns, data)`` of every complete message in a possibly truncated MCAP.
 
     For bags whose writer died: reads records in order with mcap's non-seeking reader
     and stops quietly at the first incomplete or corrupt record (the crash point).
     """
-    channels: dict[int, str] = {}
+    for topic, _, log_time, data in _unfinished_records(stream):
+        yield topic, log_time, data
+
+
+def rebuild_unfinished_bag(folder: Path, modes: FileModes = PRIVATE) -> int:
+    """Rewrite the unfinished bag in ``folder`` (no ``metadata.yaml``) as a complete one.
+
+    The new bag is written beside the recordings (``<root>/.rebuild/<name>``, same
+    filesystem) and moved in file by file, so a crash during the rebuild leaves a bag
+    that the next rebuild reads again. Returns the messages kept (0: nothing readable,
+    the folder is left as it was).
+    """
+    folder = Path(folder)
+    mcap_path = folder / f'{folder.name}.mcap'
+    if not mcap_path.is_file():
+        return 0
+    with open(mcap_path, 'rb') as stream:
+        messages = list(_unfinished_records(stream))
+    if not messages:
+        return 0
+    work = modes.folder(folder.parent / '.rebuild') / folder.name
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        for record in StreamReader(stream, skip_magic=False, emit_chunks=False).records:
-            if isinstance(record, Channel):
-                channels[record.id] = record.topic
-            elif isinstance(record, Message):
-                yield channels[record.channel_id], record.log_time, record.data
-    except (McapError, EOFError, ValueError, struct.error):
-        return
+        topics = dict.fromkeys(topic for topic, _, _, _ in messages)
+        types = {topic: msgtype for topic, msgtype, _, _ in messages}
+        with IncidentBagWriter(work, {topic: types[topic] for topic in topics}, modes=modes) as writer:
+            for topic, _, log_time, data in messages:
+                writer.write(topic, log_time, data)
+        os.replace(work / mcap_path.name, mcap_path)
+        os.replace(work / 'metadata.yaml', folder / 'metadata.yaml')
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return len(messages)

@@ -58,6 +58,10 @@ class Incident:
     rules: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     bag_path: str | None = None
+    # 'recording' while its bag is written, 'failed' (no bag: no disk space or a disk
+    # error) or 'cut' (the bag ends early); None before the recorder saw it
+    recording: str | None = None
+    recording_problem: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -95,6 +99,8 @@ class Incident:
             'ended_ns': self.ended_ns,
             'objects': [obj.to_dict() for obj in self.objects.values()],
             'bag_path': self.bag_path,
+            'recording': self.recording,
+            'recording_problem': self.recording_problem,
         }
 
     def to_json(self) -> str:

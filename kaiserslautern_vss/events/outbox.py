@@ -4,6 +4,9 @@ Every alert is stored once per channel (``mqtt``, ``webhook``) before any delive
 tried, in one transaction. A channel delivers its oldest pending alert only: a failure
 keeps it at the head (with a backoff) so alerts arrive in order, and an alert is removed
 only after its receiver confirmed it: at-least-once delivery across restarts.
+
+Alerts carry event JSON and anonymised snapshots: the database is created with the
+private file mode before sqlite opens it (its -wal and -shm files inherit that mode).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -43,9 +48,14 @@ def backoff_s(attempts: int, base_s: float = 1.0, cap_s: float = 60.0) -> float:
 class Outbox:
     """Thread-safe; the file survives process restarts (WAL, synchronous=FULL)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, modes: FileModes = PRIVATE) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            modes.folder(self.path.parent)
+        self.path.touch()
+        for existing in (self.path, *(self.path.with_name(self.path.name + s) for s in ('-wal', '-shm'))):
+            if existing.exists():
+                modes.file(existing)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute('PRAGMA journal_mode=WAL')

@@ -3,6 +3,10 @@
 from kaiserslautern_vss.parameters.common import CAMERAS
 from kaiserslautern_vss.parameters.spec import ParamSpec
 
+# also the defaults of vss-evidence and vss-export
+DEFAULT_SIGNING_KEY_FILE = '~/.config/kaiserslautern_vss/signing_key.pem'
+DEFAULT_AUDIT_KEY_FILE = '~/.config/kaiserslautern_vss/audit.key'
+
 PARAMETERS = (
     CAMERAS,
     ParamSpec('rules_file', '', 'Incident rules YAML (relative paths: to the config directory)', required=True),
@@ -19,12 +23,20 @@ PARAMETERS = (
               minimum=0.0, maximum=8760.0),
     ParamSpec('quota_mb', 0, 'Disk quota of all incidents together; oldest non-evidence go first (0 = none)',
               minimum=0, maximum=10_000_000),
-    ParamSpec('min_free_mb', 200, 'Delete oldest non-evidence incidents while the disk has less free',
+    ParamSpec('min_free_mb', 200, 'Free space kept on the recordings disk: before and while writing, the oldest '
+              'closed non-evidence incidents are deleted for it (never the newest closed one); a bag that gets '
+              'no room is not started or is cut, announced on /vss/events, in diagnostics and as an alert',
               minimum=0, maximum=10_000_000),
     ParamSpec('retention_check_s', 60.0, 'Seconds between retention checks (also run at once on a disk error)',
               minimum=1.0, maximum=86400.0),
-    # integrity and encryption
-    ParamSpec('signing_key_file', '~/.config/kaiserslautern_vss/signing_key.pem',
+    # integrity, encryption, access
+    ParamSpec('file_group', '', 'Group that may read recordings, keys, outbox and audit log (0750/0640); '
+              'empty: the service user only (0700/0600)'),
+    ParamSpec('audit_log_file', '', 'Keyed audit log (evidence marks, deletions, crash recoveries); '
+              'empty: audit.log beside record_root'),
+    ParamSpec('audit_key_file', DEFAULT_AUDIT_KEY_FILE,
+              'HMAC key of the audit log (outside record_root; created on first use, mode 0600)'),
+    ParamSpec('signing_key_file', DEFAULT_SIGNING_KEY_FILE,
               'Ed25519 key signing each incident manifest (outside record_root; created on first use, '
               'public key beside it as .pub)', required=True),
     ParamSpec('encryption', False, 'Encrypt incident files at rest (AES-256-GCM); vss-export decrypts'),

@@ -4,8 +4,9 @@
     vss-evidence release recordings/20261126T153012Z_cam01_... --by "PHK Meier" --why "case closed"
     vss-evidence list recordings/
 
-Every mark and release is appended to the hash-chained audit log (--audit-log,
-default: audit.log beside the recordings folder).
+A mark is signed with the recordings' signing key (``vss-verify`` checks it) and only
+sealed incidents can be marked. Every mark and release is appended to the keyed audit
+log (--audit-log, default: audit.log beside the recordings folder; --audit-key).
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kaiserslautern_vss.events.audit import append_audit
-from kaiserslautern_vss.events.retention import mark_evidence, scan_incidents, unmark_evidence
-
-
-def default_audit_log(incident: Path) -> Path:
-    """``audit.log`` beside the recordings folder holding ``incident``."""
-    return Path(incident).resolve().parent.parent / 'audit.log'
+from kaiserslautern_vss.events.audit import AuditError, AuditLog, default_audit_log
+from kaiserslautern_vss.events.file_modes import FileModeError
+from kaiserslautern_vss.events.integrity import (IntegrityError, is_sealed, load_or_create_signing_key,
+                                                 mark_evidence, release_evidence)
+from kaiserslautern_vss.events.retention import scan_incidents
+from kaiserslautern_vss.parameters.event_manager import DEFAULT_AUDIT_KEY_FILE, DEFAULT_SIGNING_KEY_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,28 +30,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('path', type=Path, help='incident folder (mark/release) or recordings folder (list)')
     parser.add_argument('--by', default='', help='who (name, badge number)')
     parser.add_argument('--why', default='', help='why (case number, request)')
+    parser.add_argument('--signing-key', type=Path, default=Path(DEFAULT_SIGNING_KEY_FILE).expanduser())
     parser.add_argument('--audit-log', type=Path)
+    parser.add_argument('--audit-key', type=Path, default=Path(DEFAULT_AUDIT_KEY_FILE).expanduser())
     args = parser.parse_args(argv)
     if args.action == 'list':
         for incident in scan_incidents(args.path):
-            print(f'{"EVIDENCE" if incident.evidence else "        "} {incident.started.isoformat()} '
-                  f'{incident.size_bytes / 1e6:8.1f} MB {incident.path.name}')
+            print(f'{"EVIDENCE" if incident.evidence else "        "} {"sealed  " if is_sealed(incident.path) else "UNSEALED"} '
+                  f'{incident.started.isoformat()} {incident.size_bytes / 1e6:8.1f} MB {incident.path.name}')
         return 0
     if not args.by.strip() or not args.why.strip():
         print('vss-evidence: --by and --why are required (they go into the audit log)', file=sys.stderr)
         return 2
-    now = datetime.now(timezone.utc)
     try:
+        audit = AuditLog(args.audit_log or default_audit_log(args.path.parent), args.audit_key)
         if args.action == 'mark':
-            mark_evidence(args.path, args.by, args.why, now)
-        elif not unmark_evidence(args.path):
+            if not args.signing_key.is_file():
+                raise IntegrityError(f'signing key {args.signing_key} not found (give --signing-key)')
+            key, _ = load_or_create_signing_key(args.signing_key)
+            mark_evidence(args.path, key, args.by, args.why, datetime.now(timezone.utc))
+        elif not release_evidence(args.path):
             print(f'vss-evidence: {args.path} is not marked as evidence', file=sys.stderr)
             return 1
-    except OSError as error:
+        audit.append(args.by, f'evidence {args.action}', args.path.resolve().name, args.why)
+    except (OSError, IntegrityError, FileModeError, AuditError) as error:
         print(f'vss-evidence: {error}', file=sys.stderr)
         return 2
-    append_audit(args.audit_log or default_audit_log(args.path), who=args.by, what=f'evidence {args.action}',
-                 target=args.path.resolve().name, why=args.why, when=now)
     print(f'{args.action}: {args.path}')
     return 0
 
