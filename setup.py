@@ -10,8 +10,11 @@ NODES = {
     'privacy': 'kaiserslautern_vss.nodes.privacy:main',
     'event_manager': 'kaiserslautern_vss.nodes.event_manager:main',
     'vision_pipeline': 'kaiserslautern_vss.nodes.vision_pipeline:main',
+    'camera_events': 'kaiserslautern_vss.nodes.camera_events:main',
+    'operator_console': 'kaiserslautern_vss.nodes.operator_console:main',
 }
 TOOLS = {
+    'vss-users': 'kaiserslautern_vss.tools.users:main',
     'vss-bringup': 'kaiserslautern_vss.tools.bringup:main',
     'vss-demo': 'kaiserslautern_vss.tools.demo:main',
     'vss-bag-info': 'kaiserslautern_vss.tools.bag_info:main',

@@ -22,6 +22,7 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
     'privacy': {'image_anonymized': IMAGE, 'image_anonymized/compressed': COMPRESSED,
                 'image_annotated': IMAGE},
     'event_manager': {},
+    'camera_events': {'alarm': 'std_msgs/msg/String'},
 }
 #: graph-wide topics each executable publishes
 GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
@@ -29,6 +30,7 @@ GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
     'detector': {},
     'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
+    'camera_events': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
 }
 #: topics that must never leave the trusted graph (rviz layouts, recordings, exports)
 INTERNAL_TOPIC_NAMES = frozenset({'image_raw'})
