@@ -19,6 +19,7 @@ import yaml
 
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones
+from kaiserslautern_vss.events.rules import RuleConfigError, parse_rule
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,15 +208,23 @@ def test_every_problem_is_reported_at_once(tmp_path):
         graph['/vss/event_manager']['signing_key_file'] = str(tmp_path / 'recordings' / 'key.pem')
         rules[0].update(classes=['persn'])
         rules[1].update(camera='cam3')
-        rules.append({**LAWN, 'name': 'bowtie', 'zone': BOWTIE})
+        rules.append({**LAWN, 'name': 'bowtie', 'zone': BOWTIE, 'camera': 'cam9', 'min_duration_s': -1})
         graph['/vss/cam01/camera_driver']['max_rate_hz'] = 500.0  # the parameter catalogue's problems come too
     lines = _problems(tmp_path, break_everything).splitlines()
-    assert len(lines) == 7, lines
+    assert len(lines) == 9, lines
     for expected in ("/vss/cam01/camera_driver: parameter 'max_rate_hz' = 500.0 is above 240.0",
                      "/vss/cam02/camera_driver: url rtsp://vss:***@cam02/s", '/vss/cam02/camera_driver: privacy_zones[0]',
                      '/vss/event_manager: signing_key_file', "rule 'lawn_intrusion': field 'classes': 'persn'",
-                     "rule 'left_luggage': field 'camera'", "rule 'bowtie': field 'zone'"):
+                     "rule 'left_luggage': field 'camera'", "rule 'bowtie': field 'zone'",
+                     "rule 'bowtie': field 'camera'", "rule 'bowtie': field 'min_duration_s'"):
         assert any(expected in line for line in lines), expected
+
+
+def test_every_problem_of_one_rule_is_reported():
+    with pytest.raises(RuleConfigError) as error:
+        parse_rule({**LAWN, 'zone': BOWTIE, 'min_duration_s': -1, 'time_windows': ['22-6'], 'colour': 'red'})
+    assert [problem.split(': ')[1] for problem in error.value.problems] == [
+        "field 'time_windows'", "field 'min_duration_s'", "field 'zone'", "unknown field(s) 'colour'"]
 
 
 def _broken_site(tmp_path: Path) -> Path:

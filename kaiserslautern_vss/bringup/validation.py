@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
-from kaiserslautern_vss.events.rules import Rule, RuleConfigError, check_rules, read_rule_configs
+from kaiserslautern_vss.events.rules import References, RuleConfigError, check_rules, read_rule_configs
 from kaiserslautern_vss.paths import resolve_model_path
 
 if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec
@@ -52,6 +52,21 @@ class _Site:
     model_classes: tuple[str, ...]     # what the detector's model can name
     published_classes: frozenset[str]  # the detector's class_allowlist (empty: every class)
     record_root: Path | None           # the event manager's, resolved as the node does
+
+    def camera_problem(self, camera: str) -> str:
+        """A rule's camera must be driven by the config file."""
+        if camera in self.cameras:
+            return ''
+        return (f'no camera driver in {self.config_name} has camera_id {camera!r} (configured: '
+                f'{", ".join(self.cameras)}){_did_you_mean(camera, self.cameras)}')
+
+    def class_problem(self, name: str) -> str:
+        """A rule's class must be one the detector names and publishes."""
+        if name not in self.model_classes:
+            return f"{name!r} is not a class of the detector's model{_did_you_mean(name, self.model_classes)}"
+        if self.published_classes and name not in self.published_classes:
+            return f"{name!r} is never published: the detector's class_allowlist lacks it"
+        return ''
 
 
 def site_problems(config_path: Path, nodes: Sequence[NodeSpec], configured_cameras: Collection[str]) -> list[str]:
@@ -159,30 +174,11 @@ def _detector_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
 def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
     rules_file = values['rules_file']
     try:
-        rules, problems = check_rules(read_rule_configs(Path(rules_file)))
+        _, problems = check_rules(read_rule_configs(Path(rules_file)), References(site.camera_problem,
+                                                                                 site.class_problem))
     except RuleConfigError as error:
         return [f'rules_file: {problem}' for problem in error.problems]
-    for rule in rules:
-        problems += _rule_reference_problems(rule, site)
     return [f'rules_file {rules_file}: {problem}' for problem in problems]
-
-
-def _rule_reference_problems(rule: Rule, site: _Site) -> list[str]:
-    """The rule's camera is driven by the config file; its classes are named by the detector."""
-    problems = []
-    if rule.camera not in site.cameras:
-        problems.append(f"rule {rule.name!r}: field 'camera': no camera driver in {site.config_name} has "
-                        f"camera_id {rule.camera!r} (configured: {', '.join(site.cameras)})"
-                        f'{_did_you_mean(rule.camera, site.cameras)}')
-    for field, classes in rule.classes_by_field.items():
-        for name in sorted(classes):
-            if name not in site.model_classes:
-                problems.append(f"rule {rule.name!r}: field {field!r}: {name!r} is not a class of the detector's "
-                                f'model{_did_you_mean(name, site.model_classes)}')
-            elif site.published_classes and name not in site.published_classes:
-                problems.append(f"rule {rule.name!r}: field {field!r}: {name!r} is never published: the "
-                                "detector's class_allowlist lacks it")
-    return problems
 
 
 def _nothing(values: Mapping[str, Any], site: _Site) -> list[str]:

@@ -110,11 +110,6 @@ class Rule(ABC):
     def camera(self) -> str:
         return self.settings.camera
 
-    @property
-    def classes_by_field(self) -> dict[str, frozenset[str]]:
-        """The class names the rule refers to, by the config field naming them."""
-        return {'classes': self.settings.classes}
-
     @abstractmethod
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
         """The objects that violate the rule in this frame; empty when the condition is false.
@@ -270,10 +265,6 @@ class ObjectLeftBehindRule(Rule):
         self.max_move_px, self.person_distance_px = max_move_px, person_distance_px
         self._objects: list[_LeftObject] = []
 
-    @property
-    def classes_by_field(self) -> dict[str, frozenset[str]]:
-        return {**super().classes_by_field, 'person_classes': self.person_classes}
-
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
         things = _in_zone(self.zone, detections, self.settings.classes)
         people = foot_points(detections.of_class(*self.person_classes).boxes)
@@ -297,107 +288,158 @@ class ObjectLeftBehindRule(Rule):
                           tuple(o.label for o in left), np.array([o.track_id for o in left]))
 
 
-class _Fields:
-    """Reads one rule's config dict field by field with exact, named errors."""
+@dataclass(frozen=True)
+class References:
+    """Checks of the names a rule refers to, supplied by whoever knows the site (the bringup
+    knows the configured cameras and the detector's classes); each returns why a name cannot
+    be used, or '' when it can."""
 
-    def __init__(self, config: Mapping[str, Any], index: int) -> None:
+    camera: Callable[[str], str]
+    class_name: Callable[[str], str]
+
+
+_ANY_NAME = References(camera=lambda name: '', class_name=lambda name: '')
+
+
+class _Fields:
+    """Reads one rule's config dict field by field, collecting exact, named problems.
+
+    A field with a problem reads as a harmless stand-in value, so that the rest of the rule is
+    still read and every problem of the rule is reported at once; :func:`parse_rule` then
+    refuses the rule.
+    """
+
+    def __init__(self, config: Mapping[str, Any], index: int, references: References | None = None) -> None:
         if not isinstance(config, Mapping):
             raise RuleConfigError(f'rule #{index}: must be a mapping, got {type(config).__name__}')
         self._config = dict(config)
         self._used: set[str] = set()
+        self._references = references or _ANY_NAME
+        self.problems: list[str] = []
         name = self._config.get('name')
         self.rule = name if isinstance(name, str) and name else f'#{index}'
 
-    def error(self, key: str, problem: str) -> RuleConfigError:
-        return RuleConfigError(f'rule {self.rule!r}: field {key!r}: {problem}')
+    def problem(self, key: str, problem: str, stand_in: Any = None) -> Any:
+        self.problems.append(f'rule {self.rule!r}: field {key!r}: {problem}')
+        return stand_in
 
     def raw(self, key: str, default: Any = _REQUIRED) -> Any:
+        """The value, the default, or _REQUIRED when a required field is missing (a problem)."""
         self._used.add(key)
         if key not in self._config:
-            if default is _REQUIRED:
-                raise self.error(key, 'is required')
-            return default
+            return self.problem(key, 'is required', _REQUIRED) if default is _REQUIRED else default
         return self._config[key]
 
     def string(self, key: str, default: Any = _REQUIRED) -> str:
         value = self.raw(key, default)
+        if value is _REQUIRED:
+            return ''
         if not isinstance(value, str) or not value:
-            raise self.error(key, f'must be a non-empty string, got {value!r}')
+            return self.problem(key, f'must be a non-empty string, got {value!r}', '')
         return value
 
     def number(self, key: str, default: Any = _REQUIRED, minimum: float = 0.0) -> float:
         value = self.raw(key, default)
+        if value is _REQUIRED:
+            return minimum
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.error(key, f'must be a number, got {value!r}')
+            return self.problem(key, f'must be a number, got {value!r}', minimum)
         if value < minimum:
-            raise self.error(key, f'must be >= {minimum:g}, got {value!r}')
+            return self.problem(key, f'must be >= {minimum:g}, got {value!r}', minimum)
         return float(value)
 
-    def strings(self, key: str, default: Any = _REQUIRED) -> list[str]:
+    def strings(self, key: str, default: Any = _REQUIRED) -> list[str] | None:
+        """The list, or None after a problem."""
         value = self.raw(key, default)
+        if value is _REQUIRED:
+            return None
         if (not isinstance(value, (list, tuple))
                 or not all(isinstance(v, str) and v for v in value)):
-            raise self.error(key, f'must be a list of non-empty strings, got {value!r}')
+            return self.problem(key, f'must be a list of non-empty strings, got {value!r}')
         return list(value)
+
+    def class_names(self, key: str, default: Sequence[str]) -> frozenset[str]:
+        """A non-empty list of class names, each checked against the detector's when known."""
+        names = self.strings(key, list(default))
+        if names is None:
+            return frozenset()
+        if not names:
+            return self.problem(key, 'must not be empty', frozenset())
+        for name in names:
+            self._refer(key, self._references.class_name, name)
+        return frozenset(names)
+
+    def _refer(self, key: str, check: Callable[[str], str], name: str) -> None:
+        problem = check(name)
+        if problem:
+            self.problem(key, problem)
 
     def settings(self, default_classes: Sequence[str] = ('person',)) -> RuleSettings:
         name = self.string('name')
-        classes = self.strings('classes', list(default_classes))
-        if not classes:
-            raise self.error('classes', 'must not be empty')
+        camera = self.string('camera')
+        if camera:
+            self._refer('camera', self._references.camera, camera)
+        classes = self.class_names('classes', default_classes)
         windows = []
-        for text in self.strings('time_windows', []):
+        for text in self.strings('time_windows', []) or []:
             try:
                 windows.append(TimeWindow.parse(text))
             except ValueError as problem:
-                raise self.error('time_windows', str(problem)) from None
+                self.problem('time_windows', str(problem))
         tz_name = self.string('timezone', DEFAULT_TIMEZONE)
         try:
-            tz = ZoneInfo(tz_name)
+            tz = ZoneInfo(tz_name or DEFAULT_TIMEZONE)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self.error('timezone', f'unknown time zone {tz_name!r}') from None
-        return RuleSettings(name=name, camera=self.string('camera'), classes=frozenset(classes),
-                            time_windows=tuple(windows), timezone=tz,
+            tz = self.problem('timezone', f'unknown time zone {tz_name!r}', ZoneInfo(DEFAULT_TIMEZONE))
+        return RuleSettings(name=name, camera=camera, classes=classes, time_windows=tuple(windows), timezone=tz,
                             min_duration_s=self.number('min_duration_s', 0.0))
 
     def integer(self, key: str, default: Any = _REQUIRED, minimum: int = 0) -> int:
         value = self.raw(key, default)
+        if value is _REQUIRED:
+            return minimum
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f'must be an integer, got {value!r}')
+            return self.problem(key, f'must be an integer, got {value!r}', minimum)
         if value < minimum:
-            raise self.error(key, f'must be >= {minimum}, got {value!r}')
+            return self.problem(key, f'must be >= {minimum}, got {value!r}', minimum)
         return value
 
     def choice(self, key: str, options: Sequence[str], default: Any = _REQUIRED) -> str:
         value = self.raw(key, default)
+        if value is _REQUIRED:
+            return options[0]
         if value not in options:
-            raise self.error(key, f'must be one of {", ".join(options)}; got {value!r}')
+            return self.problem(key, f'must be one of {", ".join(options)}; got {value!r}', options[0])
         return value
 
     def zone(self, key: str, default: Any = _REQUIRED) -> Zone | None:
         value = self.raw(key, default)
-        if value is None and default is None:
+        if value is _REQUIRED or (value is None and default is None):
             return None
         try:
             return Zone(self.rule, np.asarray(value, dtype=float))
         except (ZoneConfigError, TypeError, ValueError) as problem:
-            raise self.error(key, str(problem)) from None
+            return self.problem(key, str(problem))
 
     def segment(self, key: str) -> np.ndarray:
+        value = self.raw(key)
+        stand_in = np.array([[0.0, 0.0], [1.0, 0.0]])
+        if value is _REQUIRED:
+            return stand_in
         try:
-            points = np.asarray(self.raw(key), dtype=float)
+            points = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             points = np.zeros(0)
         if points.shape != (2, 2) or not np.isfinite(points).all():
-            raise self.error(key, 'must be two [x, y] points')
+            return self.problem(key, 'must be two [x, y] points', stand_in)
         if np.allclose(points[0], points[1]):
-            raise self.error(key, 'the two points must differ')
+            return self.problem(key, 'the two points must differ', stand_in)
         return points
 
     def finish(self) -> None:
         unknown = sorted(set(self._config) - self._used)
         if unknown:
-            raise RuleConfigError(f'rule {self.rule!r}: unknown field(s) {", ".join(map(repr, unknown))}')
+            self.problems.append(f'rule {self.rule!r}: unknown field(s) {", ".join(map(repr, unknown))}')
 
 
 def _zone_intrusion(fields: _Fields) -> Rule:
@@ -420,10 +462,10 @@ def _line_crossing(fields: _Fields) -> Rule:
 
 
 def _object_left_behind(fields: _Fields) -> Rule:
-    person_classes = fields.strings('person_classes', ['person'])
+    person_classes = fields.class_names('person_classes', ['person'])
     return ObjectLeftBehindRule(
         fields.settings(ObjectLeftBehindRule.DEFAULT_CLASSES), fields.zone('zone', None),
-        frozenset(person_classes), fields.number('stationary_s'),
+        person_classes, fields.number('stationary_s'),
         fields.number('max_move_px', 15.0), fields.number('person_distance_px', 150.0),
         fields.number('max_gap_s', 2.0))
 
@@ -437,27 +479,33 @@ RULE_PARSERS: dict[str, Callable[[_Fields], Rule]] = {
 }
 
 
-def parse_rule(config: Mapping[str, Any], index: int = 0) -> Rule:
-    """One rule from its config dict (``kind`` selects the rule type)."""
-    fields = _Fields(config, index)
+def parse_rule(config: Mapping[str, Any], index: int = 0, references: References | None = None) -> Rule:
+    """One rule from its config dict (``kind`` selects the rule type); raises RuleConfigError
+    listing every problem of the rule."""
+    fields = _Fields(config, index, references)
     kind = fields.string('kind')
     parser = RULE_PARSERS.get(kind)
     if parser is None:
-        raise fields.error('kind', f'unknown rule kind {kind!r}; known: {", ".join(sorted(RULE_PARSERS))}')
+        if kind:
+            fields.problem('kind', f'unknown rule kind {kind!r}; known: {", ".join(sorted(RULE_PARSERS))}')
+        raise RuleConfigError(*fields.problems)  # the other fields depend on the kind
     rule = parser(fields)
     fields.finish()
+    if fields.problems:
+        raise RuleConfigError(*fields.problems)
     return rule
 
 
-def check_rules(configs: Iterable[Mapping[str, Any]]) -> tuple[list[Rule], list[str]]:
-    """The rules that parse and the problems of all others (each rule's first problem), so that
-    one look at a rules file lists everything to fix; names must be unique."""
+def check_rules(configs: Iterable[Mapping[str, Any]],
+                references: References | None = None) -> tuple[list[Rule], list[str]]:
+    """The rules that parse and every problem of the others, so that one look at a rules file
+    lists everything to fix; names must be unique."""
     if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Iterable):
         raise RuleConfigError(f'rules must be a list of mappings, got {type(configs).__name__}')
     rules, problems = [], []
     for index, config in enumerate(configs):
         try:
-            rules.append(parse_rule(config, index))
+            rules.append(parse_rule(config, index, references))
         except RuleConfigError as error:
             problems.extend(error.problems)
     seen: set[str] = set()
