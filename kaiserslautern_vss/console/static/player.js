@@ -1,0 +1,79 @@
+'use strict';
+// Incident player: anonymised frames from the bag, detections drawn on a canvas,
+// timeline with the trigger marked, play / pause / step.
+(() => {
+  const player = document.getElementById('player');
+  const name = encodeURIComponent(player.dataset.name);
+  const image = document.getElementById('frame');
+  const canvas = document.getElementById('boxes');
+  const position = document.getElementById('position');
+  const clock = document.getElementById('clock');
+  const play = document.getElementById('play');
+  let timeline = null;
+  let index = 0;
+  let playing = false;
+  let timer = null;
+
+  function draw() {
+    const frame = timeline.frames[index];
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext('2d');
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.lineWidth = Math.max(2, canvas.width / 400);
+    context.font = `${Math.max(12, canvas.width / 60)}px sans-serif`;
+    for (const box of frame.boxes) {
+      context.strokeStyle = box.label === 'person' ? '#4da3ff' : '#f0b429';
+      context.strokeRect(box.x, box.y, box.w, box.h);
+      context.fillStyle = context.strokeStyle;
+      context.fillText(box.track_id >= 0 ? `${box.label} #${box.track_id}` : box.label, box.x, Math.max(12, box.y - 4));
+    }
+  }
+
+  function show(next) {
+    index = Math.max(0, Math.min(next, timeline.frames.length - 1));
+    position.value = String(index);
+    const frame = timeline.frames[index];
+    const relative = timeline.trigger_s === null ? '' : ` (Auslösung ${(frame.t - timeline.trigger_s).toFixed(1)} s)`;
+    clock.textContent = `Bild ${index + 1} / ${timeline.frames.length} · ${frame.t.toFixed(1)} s${relative}`;
+    image.src = `/api/incidents/${name}/frames/${index}.jpg`;
+  }
+  image.addEventListener('load', () => {
+    draw();
+    if (playing) {
+      const now = timeline.frames[index];
+      const next = timeline.frames[index + 1];
+      if (!next) { setPlaying(false); return; }
+      timer = setTimeout(() => show(index + 1), Math.max(0, (next.t - now.t) * 1000));
+    }
+  });
+
+  function setPlaying(on) {
+    playing = on;
+    play.textContent = on ? 'Pause' : 'Abspielen';
+    clearTimeout(timer);
+    if (on) show(index >= timeline.frames.length - 1 ? 0 : index + 1);
+  }
+
+  async function open() {
+    const response = await fetch(`/api/incidents/${name}/timeline`, {credentials: 'same-origin'});
+    vss.checkSession(response);
+    const body = await response.json();
+    if (!response.ok) { clock.textContent = body.error; return; }
+    timeline = body;
+    if (!timeline.frames.length) { clock.textContent = 'Keine Bilder in dieser Aufzeichnung.'; return; }
+    position.max = String(timeline.frames.length - 1);
+    if (timeline.trigger_s !== null) {
+      const last = timeline.frames[timeline.frames.length - 1].t || 1;
+      const mark = document.getElementById('trigger-mark');
+      mark.style.left = `${Math.min(100, Math.max(0, 100 * timeline.trigger_s / last))}%`;
+      mark.style.display = 'block';
+    }
+    show(0);
+    play.addEventListener('click', () => setPlaying(!playing));
+    document.getElementById('step-forward').addEventListener('click', () => { setPlaying(false); show(index + 1); });
+    document.getElementById('step-back').addEventListener('click', () => { setPlaying(false); show(index - 1); });
+    position.addEventListener('input', () => { setPlaying(false); show(Number(position.value)); });
+  }
+  open();
+})();

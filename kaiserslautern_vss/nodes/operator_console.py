@@ -1,0 +1,94 @@
+"""Operator console node: anonymised topics in, the Leitstelle web console (HTTPS) out.
+
+Subscribes ONLY ``/vss/<cam>/image_anonymized/compressed``, ``/vss/<cam>/detections``
+and ``/vss/events`` (serialized; decoded when a browser looks), and calls the event
+manager's ``/vss/<cam>/trigger_recording`` service for manual triggers. Never
+``image_raw``: :data:`SUBSCRIBED_PER_CAMERA` is the whole list, and a test checks the
+node's subscriptions in the ROS graph. The web application itself is ROS-free
+(kaiserslautern_vss.console).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray
+
+from kaiserslautern_vss.console.accounts import AccountError
+from kaiserslautern_vss.console.app import Console
+from kaiserslautern_vss.console.live import LiveState
+from kaiserslautern_vss.console.server import ConsoleServer
+from kaiserslautern_vss.console.settings import ConsoleSettings
+from kaiserslautern_vss.console.tls import TlsError
+from kaiserslautern_vss.parameters.operator_console import PARAMETERS
+from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros.node_main import StartupError, run_node
+from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
+
+#: everything the console reads per camera: anonymised data only
+SUBSCRIBED_PER_CAMERA = {
+    'image_anonymized/compressed': (CompressedImage, qos.SENSOR, LiveState.on_image),
+    'detections': (Detection2DArray, qos.RELIABLE, LiveState.on_detections),
+}
+TRIGGER_TIMEOUT_S = 5.0
+
+
+class OperatorConsoleNode(Node):
+    def __init__(self) -> None:
+        super().__init__('operator_console')
+        try:
+            settings = ConsoleSettings.from_parameters(declare_parameters(self, PARAMETERS))
+        except OSError as error:
+            raise StartupError(f'operator_console: {error}') from error
+        self.live = LiveState(list(settings.cameras), time.time)
+        self._trigger_clients = {}
+        for camera in settings.cameras:
+            for name, (msg_class, profile, store) in SUBSCRIBED_PER_CAMERA.items():
+                self.create_subscription(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
+                                         profile, raw=True)
+            self._trigger_clients[camera] = self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
+        self.create_subscription(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
+        try:
+            self.server = ConsoleServer(Console(settings, self.live, trigger=self.trigger).app(), settings)
+            self.server.start()
+        except (AccountError, TlsError, OSError) as error:
+            raise StartupError(f'operator_console: {error}') from error
+        self.get_logger().info(f'Leitstelle on https://{settings.bind_address}:{settings.port}/ '
+                               f'for {", ".join(settings.cameras)}; audit log {settings.audit_log}')
+
+    def trigger(self, camera: str) -> tuple[bool, str]:
+        """Call the camera's trigger_recording service (from a web worker thread; the executor
+        thread delivers the answer)."""
+        client = self._trigger_clients[camera]
+        if not client.service_is_ready():
+            return False, f'Dienst {client.srv_name} nicht erreichbar (läuft der event_manager?)'
+        done = threading.Event()
+        future = client.call_async(Trigger.Request())
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(TRIGGER_TIMEOUT_S):
+            future.cancel()
+            return False, f'keine Antwort von {client.srv_name} in {TRIGGER_TIMEOUT_S:.0f} s'
+        response = future.result()
+        return bool(response.success), response.message
+
+    def destroy_node(self) -> None:
+        server = getattr(self, 'server', None)
+        if server is not None:
+            server.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    # two threads: service answers arrive while a subscription callback may be running
+    return run_node(OperatorConsoleNode, args, threads=2)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
