@@ -20,6 +20,7 @@ SYSTEM_PACKAGES=(cmake g++ make python3-dev python3-venv git)
 SYSTEM_PACKAGES+=(mosquitto gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0
                   python3-gi)
+SYSTEM_PACKAGES+=(chromium chromium-driver)  # console browser tests (issue 15)
 missing=()
 for p in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
