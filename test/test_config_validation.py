@@ -158,10 +158,11 @@ def test_camera_id_used_twice(tmp_path):
     ('/vss/event_manager', 'mqtt_password_file', 'mqtt.pw'),
     ('/vss/event_manager', 'webhook_secret_file', 'hooks/webhook.secret'),
     ('/vss/cam01/camera_driver', 'password_file', 'cam01.pw'),
+    ('/vss/camera_events', 'secrets_dir', 'ipnotify'),
 ])
 def test_key_file_inside_the_record_root(tmp_path, node, parameter, inside):
     def move_inside(graph: Site, rules: list[dict]) -> None:
-        graph[node][parameter] = str(tmp_path / 'recordings' / inside)
+        graph.setdefault(node, {})[parameter] = str(tmp_path / 'recordings' / inside)
         graph['/vss/cam01/camera_driver']['username'] = 'vss'
     message = _problems(tmp_path, move_inside)
     assert message == (f"{tmp_path / 'site.yaml'}: {node}: {parameter} {tmp_path / 'recordings' / inside} lies "

@@ -35,10 +35,10 @@ from kaiserslautern_vss.paths import resolve_model_path
 if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec
     from kaiserslautern_vss.bringup.graph import NodeSpec
 
-#: endings of the names of parameters naming files that hold secrets (signing_key_file,
-#: mqtt_password_file, webhook_secret_file, the console's users_file, ...): whoever can alter or
-#: export the recordings must not get them
-SECRET_FILE_SUFFIXES = ('key_file', 'password_file', 'secret_file', 'users_file')
+#: endings of the names of parameters naming files or folders that hold secrets (signing_key_file,
+#: mqtt_password_file, webhook_secret_file, the console's users_file, camera_events' secrets_dir,
+#: ...): whoever can alter or export the recordings must not get them
+SECRET_PATH_SUFFIXES = ('key_file', 'password_file', 'secret_file', 'users_file', 'secrets_dir')
 #: parameters holding a bare host name, by the URL scheme it is used with
 HOST_PARAMETERS = {'mqtt_host': 'mqtt'}
 
@@ -139,7 +139,7 @@ def _secret_file_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
         return []
     problems = []
     for name, value in values.items():
-        if not name.endswith(SECRET_FILE_SUFFIXES) or not value or not isinstance(value, str) \
+        if not name.endswith(SECRET_PATH_SUFFIXES) or not value or not isinstance(value, str) \
                 or (name == 'encryption_key_file' and values.get('encryption') is False):  # switched off: unused
             continue
         path = Path(value).expanduser().resolve()
