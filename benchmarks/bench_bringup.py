@@ -78,7 +78,7 @@ def time_to_images(config: Path, cameras: list[str], tmp: Path) -> tuple[float, 
     try:
         while len(first_arrival) < len(cameras) and time.monotonic() - started < TIMEOUT_S:
             if graph.failed_at_startup():
-                raise SystemExit(f'a node refused its configuration: {[n.spec.fqn for n in graph.failed_at_startup()]}')
+                raise SystemExit(f'a node refused its configuration: {[n.plan.name for n in graph.failed_at_startup()]}')
             executor.spin_once(timeout_sec=0.05)
     finally:
         graph.stop()

@@ -2,30 +2,51 @@
 
     ros2 launch kaiserslautern_vss vss.launch.py [config:=/etc/vss/site_rathausvorplatz.yaml]
         [cameras:=cam01,cam02] [record_root:=/var/lib/vss/recordings] [log_level:=info]
-        [use_sim_time:=false] [camera_drivers:=true] [group_cameras:=false]
+        [use_sim_time:=false] [camera_drivers:=true]
 
 ``ros2 launch kaiserslautern_vss vss.launch.py --show-args`` describes every argument.
-Nodes and parameters come from kaiserslautern_vss.bringup.arguments.derive_graph, the
-same code vss-bringup uses where launch_ros is not installed, so both start the same
-graph. Camera drivers respawn after a crash; an invalid config stops the launch before
-any node starts, with the config error as the message.
+Processes, their nodes and parameters files come from kaiserslautern_vss.bringup
+(derive_graph, plan_processes), the same code vss-bringup runs where launch_ros is not
+installed, so both start the same processes with the same command-line arguments. A process
+that crashed is started again; one that ended cleanly or refused its configuration is not
+(bringup/respawn.py). An invalid config stops the launch before any node starts. Stop with
+SIGINT (Ctrl-C): launch forwards it to every node; on SIGTERM upstream launch leaves the
+nodes running.
 """
 
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
+from launch.actions import TimerAction
+from launch.event_handlers import OnProcessExit, OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, node_action_arguments, parse_flag
-from kaiserslautern_vss.bringup.graph import GraphConfigError, process_groups
-from kaiserslautern_vss.paths import fastdds_profile
+from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, parse_flag
+from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.processes import ProcessPlan, node_environment, plan_processes
+from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, should_respawn
+from kaiserslautern_vss.paths import PACKAGE_NAME
 
 
-def _nodes(context):
+def _supervised(plan: ProcessPlan) -> list:
+    """The process, and a handler that starts it again after a crash (not after a clean end
+    or a configuration error, and never while launch shuts down)."""
+    node = Node(package=PACKAGE_NAME, executable=plan.executable, arguments=list(plan.arguments),
+                output='screen')
+
+    def on_exit(event, context):
+        if context.is_shutdown or not should_respawn(event.returncode):
+            return None
+        return [TimerAction(period=RESPAWN_DELAY_S, actions=_supervised(plan))]
+
+    return [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit, handle_once=True))]
+
+
+def _processes(context):
     value = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in START_ARGUMENTS}
     try:
         specs = derive_graph(value['config'], cameras=value['cameras'], record_root=value['record_root'],
@@ -33,18 +54,19 @@ def _nodes(context):
                              camera_drivers=parse_flag('camera_drivers', value['camera_drivers']))
     except (GraphConfigError, ValueError) as error:
         raise RuntimeError(f'vss.launch.py: invalid site configuration: {error}') from None
-    groups = process_groups(specs, parse_flag('group_cameras', value['group_cameras']))
     params_dir = Path(tempfile.mkdtemp(prefix='vss-launch-'))
-    return [Node(output='screen', **node_action_arguments(group, value['log_level'], params_dir))
-            for group in groups]
+    actions = [RegisterEventHandler(OnShutdown(on_shutdown=lambda *_: shutil.rmtree(params_dir, ignore_errors=True)))]
+    for plan in plan_processes(specs, params_dir, value['log_level']):
+        actions += _supervised(plan)
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
-        # Camera frames need a large shared-memory segment; UDP stays on loopback.
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
-                               os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', str(fastdds_profile()))),
+        # Every node: discovery on this host, UDP on loopback, shared memory sized for frames;
+        # an operator's explicit setting wins.
+        *[SetEnvironmentVariable(name, value) for name, value in node_environment().items()],
         *[DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
           for a in START_ARGUMENTS],
-        OpaqueFunction(function=_nodes),
+        OpaqueFunction(function=_processes),
     ])

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, node_action_arguments
+from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
-from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, build_driver_config
 from kaiserslautern_vss.events.rules import load_rules_file
 from kaiserslautern_vss.tools.bringup import add_graph_arguments, graph_from_arguments
@@ -94,35 +92,7 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
                                             '/vss/detector', '/vss/privacy', '/vss/event_manager']
     assert all(s.parameters['use_sim_time'] is True for s in from_launch)
     assert from_launch[-1].parameters['record_root'] == str(tmp_path / 'bags')
-    # The processes vss-bringup starts get exactly the parameters the launch Node actions get.
-    graph = GraphProcesses(from_bringup)
-    try:
-        for node in graph.nodes:
-            params_file = Path(node.command[node.command.index('--params-file') + 1])
-            launched = node_action_arguments([node.spec], 'info', tmp_path)
-            assert yaml.safe_load(params_file.read_text()) == {
-                node.spec.fqn: {'ros__parameters': launched['parameters'][0]}}
-            assert launched['respawn'] == (node.spec.executable == 'camera_driver')
-    finally:
-        graph.stop()
-
-
-def test_grouped_camera_drivers_share_one_process_in_both_front_ends(tmp_path):
-    specs = graph_from_arguments(_bringup_args(['--config', str(SITE), '--cameras', 'cam01,cam02,cam03']))
-    drivers = [s for s in specs if s.executable == 'camera_driver']
-    graph = GraphProcesses(specs, group_cameras=True)
-    try:
-        camera_processes = graph.of_executable('camera_driver')
-        assert len(camera_processes) == 1 and len(graph.nodes) == 4
-        command = camera_processes[0].command
-        assert command[3:6] == [s.fqn for s in drivers] and '__node:=' not in ' '.join(command)
-        params_file = Path(command[command.index('--params-file') + 1])
-        launched = node_action_arguments(drivers, 'info', tmp_path)
-        assert launched['arguments'][:3] == [s.fqn for s in drivers] and 'name' not in launched
-        assert yaml.safe_load(params_file.read_text()) == yaml.safe_load(Path(launched['parameters'][0]).read_text())
-        assert set(yaml.safe_load(params_file.read_text())) == {s.fqn for s in drivers}
-    finally:
-        graph.stop()
+    # What each front end makes of these specs: test/test_launch_unit.py.
 
 
 def test_no_camera_drivers_for_replay():
@@ -139,21 +109,3 @@ def test_invalid_site_config_names_the_node_and_parameter(tmp_path):
     (tmp_path / 'rules_rathausvorplatz.yaml').write_text((CONFIG / 'rules_rathausvorplatz.yaml').read_text())
     with pytest.raises(GraphConfigError, match="/vss/cam04/camera_driver: parameter 'max_rate_hz' = 500.0 is above"):
         derive_graph(broken)
-
-
-@pytest.mark.parametrize('launch_file', ['vss.launch.py', 'replay.launch.py'])
-def test_launch_files_build_their_actions(launch_file):
-    if importlib.util.find_spec('launch_ros') is None:
-        pytest.skip('launch_ros is not installed here (PyPI ROS wheels have none); the shared derivation '
-                    'above is what the launch files call')
-    from launch.launch_context import LaunchContext
-    spec = importlib.util.spec_from_file_location('launch_under_test', CONFIG.parent / 'launch' / launch_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    assert description.entities
-    context = LaunchContext()
-    context.launch_configurations.update({'config': str(SITE), 'bag': '/tmp/bag'})
-    if launch_file == 'vss.launch.py':
-        actions = module._nodes(context)
-        assert sorted(a.node_executable for a in actions) == sorted(s.executable for s in load_graph(SITE))

@@ -12,9 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, group_command_arguments, load_graph, parameters_yaml
-from kaiserslautern_vss.bringup.processes import RESPAWN_DELAY_S, RESPAWNED
-from kaiserslautern_vss.paths import PACKAGE_NAME, share_dir
+from kaiserslautern_vss.bringup.graph import NodeSpec, load_graph
+from kaiserslautern_vss.paths import share_dir
 
 #: the parameter rclpy declares in every node: run on /clock instead of the system clock
 SIM_TIME = 'use_sim_time'
@@ -40,8 +39,6 @@ START_ARGUMENTS = (
     StartArgument('log_level', 'info', f'ROS log level: {", ".join(LOG_LEVELS)}'),
     StartArgument('use_sim_time', 'false', 'true: every node runs on /clock (vss-replay --clock)'),
     StartArgument('camera_drivers', 'true', 'false: start no camera drivers (images come from vss-replay)'),
-    StartArgument('group_cameras', 'false', 'true: all camera drivers in one process, one capture thread '
-                  'each; false: one process per camera'),
 )
 
 
@@ -74,17 +71,3 @@ def derive_graph(config: str | Path = '', cameras: str = '', record_root: str = 
         derived.append(replace(spec, parameters=parameters))
     return derived
 
-
-def node_action_arguments(group: list[NodeSpec], log_level: str, params_dir: Path) -> dict[str, Any]:
-    """Keyword arguments of the launch_ros ``Node`` action for one process group
-    (see :func:`~kaiserslautern_vss.bringup.graph.process_groups`)."""
-    spec = group[0]
-    common = dict(package=PACKAGE_NAME, executable=spec.executable,
-                  respawn=spec.executable in RESPAWNED, respawn_delay=RESPAWN_DELAY_S)
-    if len(group) == 1:
-        return dict(common, name=spec.name, namespace=spec.namespace, parameters=[spec.parameters],
-                    arguments=['--ros-args', '--log-level', log_level])
-    params_file = params_dir / f'{spec.executable}_group.yaml'
-    params_file.write_text(parameters_yaml(*group))
-    return dict(common, parameters=[str(params_file)],
-                arguments=[*group_command_arguments(group)[:-1], '--ros-args', '--log-level', log_level])

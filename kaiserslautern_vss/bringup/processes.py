@@ -1,4 +1,4 @@
-"""Run a NodeSpec graph as one OS process per node (the launch_ros stand-in).
+"""Run a NodeSpec graph as OS processes (the launch_ros stand-in), planned as launch plans them.
 
 Used by vss-bringup, vss-demo and the integration tests, so the processes the tests
 start are the ones an operator starts.
@@ -12,29 +12,68 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, group_command_arguments, parameters_yaml, process_groups
+from kaiserslautern_vss.bringup.graph import (NodeSpec, group_command_arguments, group_executable, parameters_yaml,
+                                              process_groups)
+from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG, RESPAWN_DELAY_S, should_respawn
 from kaiserslautern_vss.paths import fastdds_profile
 
-RESPAWNED = frozenset({'camera_driver'})
-RESPAWN_DELAY_S = 2.0
+#: the environment every node runs in unless the caller's sets otherwise: discovery on this
+#: host only, the Fast DDS profile that binds UDP to loopback and sizes shared memory for frames
+NODE_ENVIRONMENT_DEFAULTS = {
+    'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+    'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
+    'FASTDDS_DEFAULT_PROFILES_FILE': str(fastdds_profile()),
+    'PYTHONUNBUFFERED': '1',
+}
 
 
-def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for node processes: DDS discovery limited to this host unless set."""
+def node_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The :data:`NODE_ENVIRONMENT_DEFAULTS` variables as nodes get them: ``base``'s value
+    (default: this process's environment) where set, else the default."""
+    base = os.environ if base is None else base
+    return {name: base.get(name) or default for name, default in NODE_ENVIRONMENT_DEFAULTS.items()}
+
+
+def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment for node processes: ``base`` with :func:`node_environment`."""
     env = dict(os.environ if base is None else base)
-    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    env.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(fastdds_profile()))
-    env.setdefault('PYTHONUNBUFFERED', '1')
-    return env
+    return {**env, **node_environment(env)}
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """One OS process of the graph, as both ``ros2 launch`` and vss-bringup start it."""
+
+    executable: str
+    nodes: tuple[NodeSpec, ...]
+    #: everything after the executable: node names, --ros-args, the parameters file, log level
+    arguments: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.nodes[0].fqn if len(self.nodes) == 1 else self.executable
+
+
+def plan_processes(specs: list[NodeSpec], params_dir: Path, log_level: str = 'info') -> list[ProcessPlan]:
+    """The graph's processes, each with its nodes' parameters written to a file in ``params_dir``:
+    a --params-file carries every value (empty lists too) the same way to every front end."""
+    plans = []
+    for group in process_groups(specs):
+        executable = group_executable(group)
+        params_file = params_dir / f'{group[0].fqn.strip("/").replace("/", "__")}.yaml'
+        params_file.write_text(parameters_yaml(*group))
+        plans.append(ProcessPlan(executable, tuple(group), (
+            *group_command_arguments(group), '--params-file', str(params_file), '--log-level', log_level)))
+    return plans
 
 
 @dataclass
 class NodeProcess:
-    spec: NodeSpec
+    plan: ProcessPlan
     command: list[str]
     process: subprocess.Popen | None = None
     exited_at: float | None = None
@@ -47,26 +86,21 @@ class NodeProcess:
 
 @dataclass
 class GraphProcesses:
-    """Start, watch (respawning crashed camera drivers) and stop a graph."""
+    """Start, watch (respawning what crashed, see :mod:`~kaiserslautern_vss.bringup.respawn`)
+    and stop a graph."""
 
     specs: list[NodeSpec]
     log_level: str = 'info'
     env: dict[str, str] = field(default_factory=ros_environment)
     respawn: bool = True
     cwd: Path | None = None
-    group_cameras: bool = False  # all camera drivers in one process
     nodes: list[NodeProcess] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._param_dir = tempfile.TemporaryDirectory(prefix='vss-params-')
-        for group in process_groups(self.specs, self.group_cameras):
-            spec = group[0]
-            params_file = Path(self._param_dir.name) / f'{spec.fqn.strip("/").replace("/", "__")}.yaml'
-            params_file.write_text(parameters_yaml(*group))
-            command = [sys.executable, '-m', f'kaiserslautern_vss.nodes.{spec.executable}',
-                       *group_command_arguments(group),
-                       '--params-file', str(params_file), '--log-level', self.log_level]
-            self.nodes.append(NodeProcess(spec, command))
+        for plan in plan_processes(self.specs, Path(self._param_dir.name), self.log_level):
+            command = [sys.executable, '-m', f'kaiserslautern_vss.nodes.{plan.executable}', *plan.arguments]
+            self.nodes.append(NodeProcess(plan, command))
 
     def start(self) -> None:
         for node in self.nodes:
@@ -77,26 +111,26 @@ class GraphProcesses:
         node.exited_at = None
 
     def poll(self) -> None:
-        """Respawn camera drivers that crashed (a finished file source exits 0 and stays down)."""
+        """Respawn, after a delay, the processes that crashed."""
         now = time.monotonic()
         for node in self.nodes:
             code = node.returncode
-            if code is None or code == 0 or not self.respawn or node.spec.executable not in RESPAWNED:
+            if code is None or not self.respawn or not should_respawn(code):
                 continue
             if node.exited_at is None:
                 node.exited_at = now
-                print(f'[vss-bringup] {node.spec.fqn} exited with {code}; respawning in '
+                print(f'[vss-bringup] {node.plan.name} exited with {code}; respawning in '
                       f'{RESPAWN_DELAY_S:.0f} s', file=sys.stderr, flush=True)
             elif now - node.exited_at >= RESPAWN_DELAY_S:
                 node.restarts += 1
                 self._spawn(node)
 
     def of_executable(self, executable: str) -> list[NodeProcess]:
-        return [node for node in self.nodes if node.spec.executable == executable]
+        return [node for node in self.nodes if node.plan.executable == executable]
 
     def failed_at_startup(self) -> list[NodeProcess]:
         """Nodes that exited with the bad-config status (2): no point in waiting for them."""
-        return [node for node in self.nodes if node.returncode == 2]
+        return [node for node in self.nodes if node.returncode == EXIT_BAD_CONFIG]
 
     def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
         """SIGINT every node (they flush bags and close cleanly), SIGKILL what hangs."""
@@ -110,12 +144,12 @@ class GraphProcesses:
             try:
                 node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f'[vss-bringup] {node.spec.fqn} did not stop in {timeout_s:.0f} s; killing',
+                print(f'[vss-bringup] {node.plan.name} did not stop in {timeout_s:.0f} s; killing',
                       file=sys.stderr, flush=True)
                 node.process.kill()
                 node.process.wait()
         self._param_dir.cleanup()
-        return {node.spec.fqn: node.returncode for node in self.nodes}
+        return {node.plan.name: node.returncode for node in self.nodes}
 
     def __enter__(self) -> GraphProcesses:
         self.start()

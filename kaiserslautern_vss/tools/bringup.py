@@ -34,7 +34,6 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--log-level', default='info', choices=LOG_LEVELS, help=_HELP['log_level'])
     parser.add_argument('--use-sim-time', action='store_true', help=_HELP['use_sim_time'])
     parser.add_argument('--no-camera-drivers', action='store_true', help=_HELP['camera_drivers'])
-    parser.add_argument('--group-cameras', action='store_true', help=_HELP['group_cameras'])
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except GraphConfigError as error:
         print(f'vss-bringup: {error}', file=sys.stderr)
         return 2
-    graph = GraphProcesses(specs, log_level=args.log_level, group_cameras=args.group_cameras)
+    graph = GraphProcesses(specs, log_level=args.log_level)
     stopping = False
 
     def request_stop(*_: object) -> None:
