@@ -170,6 +170,8 @@ def test_face_detection_errors_propagate(messi):
     ({'policy': 'faces', 'face_detection': False}, "policy 'faces' needs face_detection enabled"),
     ({'face_scale': 0.0, 'face_in_person_boxes': False}, 'faces would be searched nowhere'),
     ({'person_labels': ()}, "policy 'heads' needs at least one entry in person_labels"),
+    ({'face_search_every': 0}, 'face_search_every must be between 1 and hold_frames \\+ 1'),
+    ({'face_search_every': 7, 'hold_frames': 5}, r'between 1 and hold_frames \+ 1 \(6: faces found are held'),
 ])
 def test_bad_settings_are_refused(changes, message):
     with pytest.raises(PrivacyConfigError, match=message):

@@ -19,6 +19,8 @@ PARAMETERS = (
     ParamSpec('face_detection', True, 'Run CenterFace in addition to the person detector'),
     ParamSpec('face_scale', 0.5, 'Scale of the whole-frame face detection pass (0: only inside person boxes)',
               minimum=0.0, maximum=2.0),
+    ParamSpec('face_search_every', 1, 'Whole-frame face detection on every n-th frame of a camera; the faces '
+              'found stay masked in between (at most hold_frames + 1)', minimum=1, maximum=101),
     ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
     ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (inference failed, detections '
               'rejected as invalid, masking failed): publish it fully masked or drop it',
@@ -37,4 +39,4 @@ def privacy_settings(values: Mapping[str, Any]) -> PrivacySettings:
     from kaiserslautern_vss.privacy.anonymizer import PrivacySettings
     return PrivacySettings(policy=values['policy'], method=values['method'],
                            face_detection=values['face_detection'], face_scale=values['face_scale'],
-                           hold_frames=values['hold_frames'])
+                           face_search_every=values['face_search_every'], hold_frames=values['hold_frames'])

@@ -28,9 +28,12 @@ class PrivacySettings:
     """How frames are anonymised; checked on creation.
 
     ``face_scale`` is the size at which the whole frame is searched for faces (0 turns that
-    search off, leaving the search inside person boxes); ``face_region_min_side`` the size
-    person head regions are enlarged to for that search. Found faces are masked
-    ``face_margin`` times their size, persons (policy ``persons``) ``person_margin`` times.
+    search off, leaving the search inside person boxes); ``face_search_every`` runs that search
+    on every n-th frame of a camera only: the mask memory holds the faces found for
+    ``hold_frames`` frames, so n may be at most ``hold_frames + 1``. ``face_region_min_side`` is
+    the size person head regions are enlarged to for the search inside them (policy ``faces``
+    only: the other policies mask those regions whole). Found faces are masked ``face_margin``
+    times their size, persons (policy ``persons``) ``person_margin`` times.
     """
 
     policy: PrivacyPolicy = PrivacyPolicy.HEADS
@@ -38,6 +41,7 @@ class PrivacySettings:
     strength: int = DEFAULT_STRENGTH
     face_detection: bool = True
     face_scale: float = 0.5
+    face_search_every: int = 1
     face_in_person_boxes: bool = True
     face_region_min_side: int = 64
     face_threshold: float = 0.4
@@ -65,6 +69,9 @@ class PrivacySettings:
         _require(self.face_margin >= 1.0, f'face_margin must be at least 1.0, got {self.face_margin}')
         _require(self.person_margin >= 1.0, f'person_margin must be at least 1.0, got {self.person_margin}')
         _require(self.hold_frames >= 0, f'hold_frames must be 0 or more, got {self.hold_frames}')
+        _require(1 <= self.face_search_every <= self.hold_frames + 1,
+                 f'face_search_every must be between 1 and hold_frames + 1 ({self.hold_frames + 1}: faces '
+                 f'found are held that long), got {self.face_search_every}')
         _require(self.hold_growth_per_frame >= 0,
                  f'hold_growth_per_frame must be 0 or more, got {self.hold_growth_per_frame}')
         _require(not (self.policy is PrivacyPolicy.FACES and not self.face_detection),
@@ -96,10 +103,12 @@ class Anonymizer:
         self.settings = settings
         self._face_detector = face_detector if settings.face_detection else None
         self._memory = MaskMemory(settings.hold_frames, settings.hold_growth_per_frame)
+        self._frames_until_face_search = 0
 
     def reset(self) -> None:
         """Forgets held masks, for a stream that does not continue the previous frames."""
         self._memory.reset()
+        self._frames_until_face_search = 0
 
     def anonymize(self, image_bgr: np.ndarray, detections: Detections | None) -> AnonymizedFrame:
         """A masked copy of ``image_bgr``; the input array is left as it is.
@@ -138,10 +147,13 @@ class Anonymizer:
         if detector is None:
             return np.zeros((0, 4), np.float32)
         found = [(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))]
-        if settings.face_scale > 0:
+        # The whole-frame search (the costliest step of masking) on every n-th frame: in between,
+        # the faces it found are held by the mask memory.
+        if settings.face_scale > 0 and self._frames_until_face_search == 0:
             found.append(detector.detect(image_bgr, settings.face_scale, settings.face_threshold))
-        # Inside whole person masks a face is hidden already; searching there costs time only.
-        if settings.face_in_person_boxes and settings.policy is not PrivacyPolicy.PERSONS and len(search_regions):
+        self._frames_until_face_search = (self._frames_until_face_search - 1) % settings.face_search_every
+        # Inside head and person masks a face is hidden already; searching there costs time only.
+        if settings.face_in_person_boxes and settings.policy is PrivacyPolicy.FACES and len(search_regions):
             found.append(detector.detect_in_regions(image_bgr, search_regions, settings.face_region_min_side,
                                                     settings.face_threshold))
         boxes = np.vstack([found_boxes for found_boxes, _ in found])
