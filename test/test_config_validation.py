@@ -242,6 +242,16 @@ def test_vss_bringup_exits_2_before_starting_anything(tmp_path):
     assert 'started' not in result.stdout
 
 
+def test_vss_bringup_check_validates_without_starting(tmp_path):
+    graph, rules = _site(tmp_path)
+    valid = subprocess.run([sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--check', '--config',
+                            str(_write(tmp_path, graph, rules))], capture_output=True, text=True, timeout=120)
+    assert (valid.returncode, valid.stdout) == (0, f'vss-bringup: {tmp_path / "site.yaml"}: valid (5 nodes)\n')
+    broken = subprocess.run([sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--check', '--config',
+                             str(_broken_site(tmp_path))], capture_output=True, text=True, timeout=120)
+    assert broken.returncode == 2 and "'persn'" in broken.stderr
+
+
 def test_ros2_launch_fails_before_any_node_starts(tmp_path):
     if shutil.which('ros2') is None:
         pytest.skip('ros2 is not installed (scripts/setup_env.sh installs the launch stack from '

@@ -2,7 +2,7 @@
 
     vss-bringup [--config config/vss.yaml] [--cameras cam01,cam02] [--record-root DIR]
                 [--set /vss/detector.score_threshold=0.4] [--log-level info]
-                [--use-sim-time] [--no-camera-drivers]
+                [--use-sim-time] [--no-camera-drivers] [--check]
 
 The arguments are those of launch/vss.launch.py (kaiserslautern_vss.bringup.arguments).
 """
@@ -56,12 +56,17 @@ def graph_from_arguments(args: argparse.Namespace) -> list[NodeSpec]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='vss-bringup', description=__doc__.split('\n')[0])
     add_graph_arguments(parser)
+    parser.add_argument('--check', action='store_true',
+                        help='check the whole site configuration and exit (0: valid, 2: not); starts nothing')
     args = parser.parse_args(argv)
     try:
         specs = graph_from_arguments(args)
     except GraphConfigError as error:
         print(f'vss-bringup: {error}', file=sys.stderr)
         return 2
+    if args.check:
+        print(f'vss-bringup: {args.config}: valid ({len(specs)} nodes)')
+        return 0
     graph = GraphProcesses(specs, log_level=args.log_level)
     stopping = False
 
