@@ -47,6 +47,9 @@ class CameraDriverConfig:
     backoff_max_s: float
     privacy_zones: PrivacyZones | None
     calibration: CameraCalibration | None
+    auth_max_attempts: int = 3
+    auth_window_s: float = 900.0
+    clock_offset_warn_s: float = 2.0
 
     def create_source(self) -> FrameSource:
         return open_source(self.url, self.settings)
@@ -55,7 +58,9 @@ class CameraDriverConfig:
         """A started camera thread that reopens the source on every failure."""
         return SupervisedCamera(self.create_source, stall_timeout_s=self.stall_timeout_s,
                                 backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
-                                name=self.camera_id, privacy_zones=self.privacy_zones)
+                                name=self.camera_id, privacy_zones=self.privacy_zones,
+                                auth_max_attempts=self.auth_max_attempts, auth_window_s=self.auth_window_s,
+                                clock_offset_warn_s=self.clock_offset_warn_s)
 
 
 def reject_inline_secrets(url: str) -> None:
@@ -133,7 +138,9 @@ def _build(camera_id: str, values: Mapping[str, Any]) -> CameraDriverConfig:
         snapshot_rate_hz=values['snapshot_rate_hz'], max_width=values['max_width'],
         max_height=values['max_height'], max_fps=values['max_rate_hz'], open_timeout_s=values['open_timeout_s'],
         read_timeout_s=values['read_timeout_s'], username=values['username'],
-        password_env=values['password_env'], password_file=values['password_file'])
+        password_env=values['password_env'], password_file=values['password_file'],
+        tls_ca_file=values['tls_ca_file'], tls_fingerprint=values['tls_fingerprint'],
+        allow_basic_over_plain=values['allow_basic_over_plain'])
     resolve_password(settings.password_env, settings.password_file)  # fail now, not on every reconnect
     _check_local_source(open_source(url, settings))
     return CameraDriverConfig(
@@ -142,7 +149,9 @@ def _build(camera_id: str, values: Mapping[str, Any]) -> CameraDriverConfig:
         stall_timeout_s=values['stall_timeout_s'], backoff_initial_s=values['backoff_initial_s'],
         backoff_max_s=values['backoff_max_s'],
         privacy_zones=_privacy_zones(values),
-        calibration=load_calibration(values['camera_info_url']) if values['camera_info_url'] else None)
+        calibration=load_calibration(values['camera_info_url']) if values['camera_info_url'] else None,
+        auth_max_attempts=values['auth_max_attempts'], auth_window_s=values['auth_window_s'],
+        clock_offset_warn_s=values['clock_offset_warn_s'])
 
 
 def _check_local_source(source: FrameSource) -> None:

@@ -116,13 +116,15 @@ class CameraDriverNode(Node):
             else f'{stats.state}: {stats.last_error}'
         if self.publish_raw:
             level, message = max(level, WARN), f'{message}; {RAW_ON_BUS.format(camera=self.camera_id)}'
+        if stats.warnings:  # camera health: clock offset, recent resolution or rate change
+            level, message = max(level, WARN), '; '.join((message, *stats.warnings))
         return {self.camera_id: (level, message, {
             'state': stats.state, 'fps': f'{stats.fps:.1f}', 'frames': stats.frames,
             'published': self.feed.delivered, 'refused': self.refused,
             'dropped': stats.dropped, 'rate_skipped': self.feed.rate_skipped, 'corrupt_frames': stats.corrupt_frames,
             'reconnects': stats.reconnects, 'failures': stats.failures, 'last_error': stats.last_error,
             'latency_p50_ms': f'{latency[0]:.1f}', 'latency_p99_ms': f'{latency[1]:.1f}',
-            'publish_raw': self.publish_raw, 'source': self.description})}
+            'publish_raw': self.publish_raw, 'source': self.description, **stats.health_fields()})}
 
     def destroy_node(self) -> None:
         if self.feed is not None:

@@ -21,6 +21,17 @@ PARAMETERS = (
     ParamSpec('password_env', '', 'Environment variable holding the camera password'),
     ParamSpec('password_file', '', 'File holding the camera password (readable by the driver only)'),
     ParamSpec('rtsp_transport', 'tcp', 'RTSP transport', choices=RTSP_TRANSPORTS),
+    ParamSpec('tls_ca_file', '', 'https/rtsps: verify the camera certificate against this site CA file (PEM); '
+              'empty and no tls_fingerprint: the system CAs'),
+    ParamSpec('tls_fingerprint', '', 'https/rtsps: accept exactly the camera certificate with this SHA-256 '
+              'fingerprint (AB:CD:... or hex), e.g. its self-signed one'),
+    ParamSpec('allow_basic_over_plain', False, 'Answer a Basic authentication challenge over unencrypted '
+              'http/rtsp (the password travels in clear); refused by default'),
+    ParamSpec('auth_max_attempts', 3, 'Logins the camera rejected that are retried within auth_window_s '
+              '(cameras lock users out after a few)', minimum=1, maximum=100),
+    ParamSpec('auth_window_s', 900.0, 'Window for auth_max_attempts', minimum=0.0, maximum=86400.0),
+    ParamSpec('clock_offset_warn_s', 2.0, 'Diagnostics WARN when the camera clock is further than this from '
+              'the host clock', minimum=0.1, maximum=86400.0),
     ParamSpec('snapshot_rate_hz', 0.0, 'HTTP: poll JPEG snapshots at this rate instead of reading an MJPEG '
               'stream, 0 = stream', minimum=0.0, maximum=60.0),
     ParamSpec('open_timeout_s', 10.0, 'Network cameras: connect timeout', minimum=0.5, maximum=120.0),

@@ -41,7 +41,7 @@ def _md5(text: str) -> str:
 
 class MjpegServer:
     def __init__(self, jpegs: list[bytes], fps: float = 25.0, *, garbage_every: int = 0, truncate_every: int = 0,
-                 frame_limit: int = 0, credentials: tuple[str, str] | None = None, auth: str = 'basic',
+                 frame_limit: int = 0, credentials: tuple[str, str] | None = None, auth: str = 'digest',
                  tls: ssl.SSLContext | None = None, clock_offset_s: float = 0.0) -> None:
         if auth not in AUTH_MODES:
             raise ValueError(f'auth must be one of {AUTH_MODES}')
