@@ -28,8 +28,8 @@ def _drivers() -> dict[str, dict]:
 def test_ten_camera_drivers_and_one_detector_privacy_and_event_manager_serving_all():
     nodes = {s.fqn: s for s in load_graph(SITE)}
     assert set(nodes) == {f'/vss/{c}/camera_driver' for c in CAMERAS} | {
-        '/vss/detector', '/vss/privacy', '/vss/event_manager'}
-    for executable in ('detector', 'privacy', 'event_manager'):
+        '/vss/detector', '/vss/privacy', '/vss/event_manager', '/vss/operator_console'}
+    for executable in ('detector', 'privacy', 'event_manager', 'operator_console'):
         assert nodes[f'/vss/{executable}'].parameters['cameras'] == CAMERAS
     event_manager = nodes['/vss/event_manager'].parameters
     assert event_manager['retention_hours'] == 72.0 and event_manager['encryption'] is True
@@ -89,15 +89,16 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
                                use_sim_time=values['use_sim_time'] == 'true')
     assert from_bringup == from_launch
     assert [s.fqn for s in from_launch] == ['/vss/cam03/camera_driver', '/vss/cam07/camera_driver',
-                                            '/vss/detector', '/vss/privacy', '/vss/event_manager']
+                                            '/vss/detector', '/vss/privacy', '/vss/event_manager',
+                                            '/vss/operator_console']
     assert all(s.parameters['use_sim_time'] is True for s in from_launch)
-    assert from_launch[-1].parameters['record_root'] == str(tmp_path / 'bags')
+    assert all(s.parameters['record_root'] == str(tmp_path / 'bags') for s in from_launch[-2:])
     # What each front end makes of these specs: test/test_launch_unit.py.
 
 
 def test_no_camera_drivers_for_replay():
     specs = graph_from_arguments(_bringup_args(['--config', str(SITE), '--no-camera-drivers']))
-    assert [s.executable for s in specs] == ['detector', 'privacy', 'event_manager']
+    assert [s.executable for s in specs] == ['detector', 'privacy', 'event_manager', 'operator_console']
     assert specs[0].parameters['cameras'] == CAMERAS
 
 

@@ -64,7 +64,7 @@ def derive_graph(config: str | Path = '', cameras: str = '', record_root: str = 
         if spec.executable == 'camera_driver' and not camera_drivers:
             continue
         parameters = dict(spec.parameters)
-        if spec.executable == 'event_manager' and record_root:
+        if spec.executable in ('event_manager', 'operator_console') and record_root:  # the console shows them
             parameters['record_root'] = str(Path(record_root).expanduser().resolve())
         if use_sim_time:
             parameters[SIM_TIME] = True

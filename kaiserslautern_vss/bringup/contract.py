@@ -23,6 +23,7 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
                 'image_annotated': IMAGE},
     'event_manager': {},
     'camera_events': {'alarm': 'std_msgs/msg/String'},
+    'operator_console': {},  # serves HTTPS, publishes nothing
 }
 #: graph-wide topics each executable publishes
 GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
@@ -31,6 +32,7 @@ GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
     'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'camera_events': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
+    'operator_console': {},
 }
 #: topics that must never leave the trusted graph (rviz layouts, recordings, exports)
 INTERNAL_TOPIC_NAMES = frozenset({'image_raw'})

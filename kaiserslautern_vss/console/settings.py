@@ -44,7 +44,7 @@ class ConsoleSettings:
             encryption_key_file=path('encryption_key_file') if values['encryption_key_file'] else None,
             export_root=path('export_root'),
             # the same audit log vss-evidence and vss-export write by default (beside the recordings)
-            audit_log=path('audit_log') if values['audit_log'] else default_audit_log(record_root),
+            audit_log=path('audit_log_file') if values['audit_log_file'] else default_audit_log(record_root),
             audit_key_file=path('audit_key_file'),
             idle_timeout_s=values['idle_timeout_min'] * 60.0,
             login_policy=LoginPolicy(values['max_failed_logins'], values['lockout_min'] * 60.0,

@@ -19,7 +19,7 @@ PARAMETERS = (
     ParamSpec('encryption_key_file', '',
               'AES key to show encrypted incidents (decrypted in memory only); empty: they cannot be shown'),
     ParamSpec('export_root', '~/vss_exports', 'Folder receiving police exports (one folder per case and incident)'),
-    ParamSpec('audit_log', '', 'Keyed audit log; empty: audit.log beside record_root (as vss-evidence)'),
+    ParamSpec('audit_log_file', '', 'Keyed audit log; empty: audit.log beside record_root (as the event manager)'),
     ParamSpec('audit_key_file', DEFAULT_AUDIT_KEY_FILE, 'Key of the audit log chain (created on first use, mode 0600)'),
     ParamSpec('idle_timeout_min', 15.0, 'Minutes without user activity after which a session ends',
               minimum=1.0, maximum=720.0),
