@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rosbags.rosbag2 import Reader
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
@@ -36,15 +38,20 @@ PRE_EVENT_S = 1.0
 
 
 class Feeder:
-    """Publishes 10 fps anonymised JPEGs and empty detections, like the privacy/detector nodes."""
+    """Publishes 10 fps anonymised JPEGs and empty detections, like the privacy/detector nodes,
+    and hears /vss/events and the event manager's /diagnostics."""
 
-    def __init__(self, context) -> None:
+    def __init__(self, context, jpeg: bytes | None = None) -> None:
         self.node = rclpy.create_node('feeder', context=context)
         self.images = self.node.create_publisher(CompressedImage, IMAGE_TOPIC, qos.SENSOR)
         self.detections = self.node.create_publisher(Detection2DArray, '/vss/cam01/detections', qos.RELIABLE)
         self.alarm = self.node.create_publisher(String, '/vss/cam01/alarm', qos.RELIABLE)
-        frame = np.full((576, 768, 3), 90, np.uint8)
-        self.jpeg = cv2.imencode('.jpg', frame)[1].tobytes()
+        self.jpeg = jpeg or cv2.imencode('.jpg', np.full((576, 768, 3), 90, np.uint8))[1].tobytes()
+        self.events: list[dict] = []
+        self.diagnostics: dict[str, tuple[int, str]] = {}  # status name -> (level, message)
+        self.node.create_subscription(String, '/vss/events', lambda m: self.events.append(json.loads(m.data)),
+                                      qos.LATCHED)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.published_ns: list[int] = []
@@ -63,18 +70,27 @@ class Feeder:
                 next_frame += 0.1
             self.executor.spin_once(timeout_sec=0.01)
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = (int.from_bytes(status.level, 'little')
+                                             if isinstance(status.level, bytes) else int(status.level), status.message)
+
+    def phases(self, incident_id: str | None = None) -> list[str]:
+        return [e['phase'] for e in self.events if incident_id is None or e['id'] == incident_id]
+
     def wait_for_subscriber(self) -> bool:
         return wait_until(lambda: self.images.get_subscription_count() > 0
                           and self.alarm.get_subscription_count() > 0, 20, step=lambda: self.run(0.05))
 
 
-def _start(tmp_path: Path, **overrides) -> GraphProcesses:
+def start_event_manager(tmp_path: Path, **overrides) -> GraphProcesses:
     rules = tmp_path / 'rules.yaml'
     rules.write_text('rules:\n  - {name: never, kind: zone_intrusion, camera: cam01, '
                      'zone: [[0, 0], [1, 0], [1, 1]]}\n')
     parameters = dict(cameras=['cam01'], rules_file=str(rules), record_root=str(tmp_path / 'recordings'),
                       pre_event_s=PRE_EVENT_S, post_event_s=1.0, alarm_duration_s=2.0,
                       signing_key_file=str(tmp_path / 'keys' / 'signing_key.pem'),
+                      audit_key_file=str(tmp_path / 'keys' / 'audit.key'),
                       outbox_path=str(tmp_path / 'outbox.sqlite'))
     parameters.update(overrides)
     graph = GraphProcesses([NodeSpec('event_manager', 'event_manager', '/vss', parameters)])
@@ -100,7 +116,7 @@ def test_alarm_incident_is_recorded_signed_and_alerted(tmp_path, feeder):
     (tmp_path / 'secret').write_bytes(SECRET)
     server = WebhookServer(tmp_path)
     server.start()
-    graph = _start(tmp_path, webhook_url=server.url, webhook_secret_file=str(tmp_path / 'secret'),
+    graph = start_event_manager(tmp_path, webhook_url=server.url, webhook_secret_file=str(tmp_path / 'secret'),
                    webhook_ca_file=str(server.cert))
     try:
         assert feeder.wait_for_subscriber()
@@ -127,6 +143,11 @@ def test_alarm_incident_is_recorded_signed_and_alerted(tmp_path, feeder):
     assert '_cam01_manual_' in bag.name
     public = public_key_path(tmp_path / 'keys' / 'signing_key.pem')
     assert verify.main(['--key', str(public), str(bag)]) == 0
+    # Readable by the service user only, whatever the umask of whoever started the node.
+    for private in [tmp_path / 'recordings', *(tmp_path / 'recordings').rglob('*'), tmp_path / 'keys',
+                    tmp_path / 'keys' / 'signing_key.pem', tmp_path / 'keys' / 'audit.key',
+                    *tmp_path.glob('outbox.sqlite*')]:
+        assert stat.S_IMODE(private.stat().st_mode) in (0o700, 0o600), private
     with Reader(bag) as reader:
         stamps = [t for c, t, _ in reader.messages() if c.topic == IMAGE_TOPIC]
         assert not any('image_raw' in c.topic for c in reader.connections)
@@ -138,7 +159,7 @@ def test_alarm_incident_is_recorded_signed_and_alerted(tmp_path, feeder):
 
 
 def test_sigkill_mid_incident_keeps_all_but_the_last_second(tmp_path, feeder):
-    graph = _start(tmp_path, alarm_duration_s=60.0)
+    graph = start_event_manager(tmp_path, alarm_duration_s=60.0)
     try:
         assert feeder.wait_for_subscriber()
         feeder.run(1.5)
