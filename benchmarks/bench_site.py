@@ -151,6 +151,11 @@ def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path) -> list
         elif spec.executable == 'event_manager':
             values = dict(signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
                           outbox_path=tmp / 'outbox.sqlite', mqtt_host="''", webhook_url="''")
+        elif spec.executable == 'operator_console':  # loopback, self-signed, keys in tmp
+            values = dict(bind_address='127.0.0.1', port=18443, tls_self_signed=True, tls_cert_file=tmp / 'cert.pem',
+                          tls_key_file=tmp / 'console_key.pem', users_file=tmp / 'console_users.json',
+                          signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
+                          export_root=tmp / 'exports')
         else:
             continue
         assignments += [f'--set={spec.fqn}.{name}={value}' for name, value in values.items()
