@@ -75,6 +75,9 @@ class Feeder:
             self.diagnostics[status.name] = (int.from_bytes(status.level, 'little')
                                              if isinstance(status.level, bytes) else int(status.level), status.message)
 
+    def in_phase(self, phase: str) -> list[dict]:
+        return [e for e in self.events if e['phase'] == phase]
+
     def phases(self, incident_id: str | None = None) -> list[str]:
         return [e['phase'] for e in self.events if incident_id is None or e['id'] == incident_id]
 

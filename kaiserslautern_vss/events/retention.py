@@ -133,7 +133,7 @@ class DiskGuard:
     """
 
     def __init__(self, root: Path, policy: RetentionPolicy, *, in_use: Callable[[], Collection[Path]],
-                 clock: Callable[[], datetime], reserve_bytes: int = 1 << 20, copy_on_seal: bool = False,
+                 clock: Callable[[], datetime], reserve_bytes: int = 256 * 1024, copy_on_seal: bool = False,
                  on_deleted: Callable[[StoredIncident], None] = lambda incident: None) -> None:
         self.root = Path(root)
         self.policy = policy
