@@ -12,13 +12,13 @@ import pytest
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 
-from kaiserslautern_vss.events.encryption import EncryptionError, decrypt_folder, load_or_create_key
+from kaiserslautern_vss.events.encryption import EncryptionError, decrypt_folder, encrypt_folder, load_or_create_key
 from kaiserslautern_vss.events.file_modes import FileModes
 from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.events.integrity import (IntegrityError, load_or_create_signing_key, load_public_key,
                                                  mark_evidence, public_key_path, read_manifest, release_evidence,
                                                  verify_incident)
-from kaiserslautern_vss.events.sealing import seal_incident
+from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.tools import verify
 from test_events_recorder import IMAGE, SECOND, T0, feed, incident, recorder
 
@@ -123,3 +123,29 @@ def test_encrypted_incident_has_nothing_plain_at_rest_and_decrypts(tmp_path, key
     wrong, _ = load_or_create_key(tmp_path / 'other.key')
     with pytest.raises(EncryptionError, match='wrong key or altered'):
         decrypt_folder(folder, wrong, tmp_path / 'nope')
+
+
+@pytest.mark.parametrize('crash_point', ['closed', 'encrypted_before_unlink', 'encrypted', 'manifest_unsigned'])
+def test_sealing_resumes_after_a_crash_anywhere_in_it(tmp_path, keys, crash_point):
+    """Start-up recovery finishes what a crash interrupted: encryption and the signature."""
+    key, public = keys
+    aes, _ = load_or_create_key(tmp_path / 'keys' / 'recordings.key')
+    root = tmp_path / 'recordings'
+    rec = recorder(root, pre_event_s=1.0, post_event_s=0.0)
+    feed(rec, T0, T0 + 2 * SECOND)
+    folder = rec.on_incident(IncidentUpdate('start', incident(started_ns=T0 + SECOND)), T0 + SECOND)
+    rec.close_all()  # closed, never sealed
+    mcap = folder / f'{folder.name}.mcap'
+    if crash_point == 'encrypted_before_unlink':
+        encrypt_folder(folder, aes)
+        decrypt_folder(folder, aes, folder)  # as if killed before the plain files were removed
+    elif crash_point in ('encrypted', 'manifest_unsigned'):
+        encrypt_folder(folder, aes)
+    if crash_point == 'manifest_unsigned':
+        seal_incident(folder, key, aes)
+        (folder / 'manifest.sig').unlink()
+    assert mcap.exists() == (crash_point in ('closed', 'encrypted_before_unlink'))
+    (result,) = recover_incidents(root, key, aes)
+    assert result.outcome == 'sealed' and verify_incident(folder, load_public_key(public)) == []
+    assert not mcap.exists() and read_manifest(folder)['recovered'] is True
+    assert read_manifest(folder)['bag']['messages'] == 20  # every buffered frame since 1 s before the start

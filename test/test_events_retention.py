@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -87,16 +89,24 @@ def _big_image_cdr(stamp_ns: int) -> bytes:
     return image_cdr(stamp_ns, np.random.default_rng(stamp_ns % 1000).integers(0, 255, 50_000, np.uint8))
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    disk = tmp_path / 'disk'
-    disk.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m,mode=0700', 'tmpfs', str(disk)],
+@contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real small filesystem mounted at ``folder`` (skips the test where mounting is not allowed)."""
+    folder.mkdir()
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size},mode=0700', 'tmpfs', str(folder)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.skip(f'cannot mount a small tmpfs here (needs root): {result.stderr.strip()}')
-    yield disk
-    subprocess.run(['umount', '-l', str(disk)], check=False)
+        pytest.skip(f'cannot mount a {size} tmpfs here (needs root): {result.stderr.strip()}')
+    try:
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with tmpfs(tmp_path / 'disk', '3m') as disk:
+        yield disk
 
 
 def _guarded_recorder(root: Path, key, policy: RetentionPolicy, **options):

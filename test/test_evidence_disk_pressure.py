@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -29,6 +28,7 @@ from kaiserslautern_vss.events.retention import scan_incidents
 from kaiserslautern_vss.tools import verify
 from servers.alert_receivers import WebhookServer
 from test_event_manager_node import Feeder, start_event_manager
+from test_events_retention import tmpfs
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NOISE_JPEG = cv2.imencode('.jpg', np.random.default_rng(7).integers(0, 255, (150, 200, 3), np.uint8),
@@ -38,14 +38,8 @@ SECRET = b'disk-pressure-webhook-secret'
 
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = tmp_path / 'disk'
-    disk.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=6m,mode=0700', 'tmpfs', str(disk)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f'cannot mount a 6 MB tmpfs here (needs root): {result.stderr.strip()}')
-    yield disk
-    subprocess.run(['umount', '-l', str(disk)], check=False)
+    with tmpfs(tmp_path / 'disk', '6m') as disk:
+        yield disk
 
 
 @pytest.fixture
