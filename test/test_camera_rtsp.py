@@ -1,4 +1,5 @@
-"""RTSP through OpenCV's FFmpeg backend against a real GStreamer RTSP server (system Python + gi)."""
+"""RTSP through OpenCV's FFmpeg backend against a real GStreamer RTSP server (system Python + gi), and the
+RTSP guard against a fake camera that records what it received (an attacker impersonating a camera)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from pathlib import Path
 
 import cv2
 import pytest
+from servers.alert_receivers import self_signed_cert
 from servers.rtsp_process import RtspServer, gstreamer_missing
+from servers.rtsp_recorder import RecordingRtspCamera
+from test_camera_auth_tls import fingerprint_of, server_tls
 
+from kaiserslautern_vss.camera.source_types import AuthenticationError, InsecureLinkError
 from kaiserslautern_vss.camera.sources import RtspSource, SourceError, SourceSettings, open_source
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
 
@@ -121,3 +126,72 @@ def test_supervised_rtsp_camera_comes_back_after_server_restart(rtsp_server: Rts
         print(f'\nRTSP back {(time.time_ns() - restarted_ns) / 1e9:.2f} s after the server restart')
     finally:
         camera.stop()
+
+
+USER, PASSWORD, PASSWORD_ENV = 'live', 'Kl-Rtsp-2026!', 'VSS_TEST_RTSP_PASSWORD'
+
+
+@pytest.fixture
+def login(monkeypatch: pytest.MonkeyPatch) -> SourceSettings:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    return SourceSettings(username=USER, password_env=PASSWORD_ENV, open_timeout_s=5, read_timeout_s=3)
+
+
+@pytest.fixture
+def recorder():
+    cameras: list[RecordingRtspCamera] = []
+
+    def make(**options) -> RecordingRtspCamera:
+        cameras.append(RecordingRtspCamera(**options))
+        return cameras[-1]
+
+    yield make
+    for camera in cameras:
+        camera.stop()
+
+
+def test_basic_challenge_over_plain_rtsp_is_refused_and_the_password_never_sent(recorder, login) -> None:
+    camera = recorder()
+    with pytest.raises(InsecureLinkError, match='Basic authentication over an unencrypted link.*not sent'):
+        open_source(camera.url(), login).open()
+    assert camera.received.startswith(b'OPTIONS ') and b'DESCRIBE ' in camera.received  # FFmpeg did talk to it
+    assert b'Authorization' not in camera.received and PASSWORD.encode() not in camera.received
+    # The guard is what stops FFmpeg: allowed explicitly, FFmpeg hands the password over at once.
+    allowed = recorder()
+    with pytest.raises(SourceError):
+        open_source(allowed.url(), SourceSettings(**{**vars(login), 'allow_basic_over_plain': True})).open()
+    assert b'Authorization: Basic ' in allowed.received
+
+
+def test_rtsps_with_the_pinned_certificate_only(recorder, login, tmp_path) -> None:
+    for name in ('camera', 'impostor'):
+        (tmp_path / name).mkdir()
+    camera_cert, impostor_cert = self_signed_cert(tmp_path / 'camera'), self_signed_cert(tmp_path / 'impostor')
+    pinned = SourceSettings(**{**vars(login), 'tls_fingerprint': fingerprint_of(camera_cert[0])})
+    impostor = recorder(tls=server_tls(impostor_cert))
+    with pytest.raises(InsecureLinkError, match='is not the pinned'):
+        open_source(impostor.url(), pinned).open()
+    assert impostor.received == b''  # TLS refused before FFmpeg's first byte went out
+    camera = recorder(tls=server_tls(camera_cert))
+    with pytest.raises(AuthenticationError, match='rejected the login'):  # the fake never lets anyone in
+        open_source(camera.url(), pinned).open()
+    assert b'Authorization: Basic ' in camera.received  # Basic is fine inside the verified TLS link
+
+
+def test_digest_login_works_and_a_wrong_password_is_named(gstreamer, login, monkeypatch) -> None:
+    server = RtspServer(VTEST, digest=f'{USER}:{PASSWORD}')
+    server.start()
+    try:
+        source = open_source(server.url, login)
+        source.open()
+        frame = source.read(5.0)
+        offset = source.counters().clock_offset_s
+        source.close()
+        assert frame is not None and frame.image.shape == (576, 768, 3)
+        assert offset is not None and abs(offset) < 2.0  # from the server's Date header
+        monkeypatch.setenv(PASSWORD_ENV, 'wrong')
+        with pytest.raises(AuthenticationError, match='rejected the login') as error:
+            open_source(server.url, login).open()
+        assert 'wrong' not in str(error.value)
+    finally:
+        server.stop()

@@ -3,7 +3,8 @@
 A reader thread owns the capture: it grabs every frame (an H.264/H.265 decoder needs them all)
 but converts to BGR only frames that are kept under ``max_fps``, and hands them over
 newest-wins, so :meth:`read` never waits longer than its timeout and never returns a stale
-frame while newer ones queue up.
+frame while newer ones queue up. RTSP goes through an :class:`RtspGuard` on 127.0.0.1, which
+verifies ``rtsps`` certificates and never lets a Basic answer out on a plain link.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from urllib.parse import urlsplit
 
 import cv2
 
@@ -18,8 +20,10 @@ from kaiserslautern_vss.camera.credentials import inject_credentials, mask_url, 
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.imaging import as_bgr, fit_to_max_size
 from kaiserslautern_vss.camera.latest_slot import LatestSlot
+from kaiserslautern_vss.camera.link_security import LinkPolicy
 from kaiserslautern_vss.camera.pacing import RateDecimator
 from kaiserslautern_vss.camera.probe import tcp_probe
+from kaiserslautern_vss.camera.rtsp_guard import RtspGuard
 from kaiserslautern_vss.camera.source_types import SourceCounters, SourceError, SourceSettings
 
 # OpenCV reads FFmpeg options from this process-wide variable when a capture opens; the lock keeps
@@ -97,22 +101,48 @@ class CaptureThreadSource:
 
 
 class RtspSource(CaptureThreadSource):
-    """RTSP (H.264/H.265) through OpenCV's FFmpeg backend, TCP or UDP transport."""
+    """RTSP or RTSPS (H.264/H.265) through OpenCV's FFmpeg backend behind an :class:`RtspGuard`, TCP or UDP."""
 
     def __init__(self, url: str, settings: SourceSettings) -> None:
         super().__init__(settings)
         self.url, self._username, self._password = split_credentials(url)
         self._username = settings.username or self._username
+        self.policy = LinkPolicy.for_url(urlsplit(self.url).scheme, settings)
+        self._guard: RtspGuard | None = None
 
     def ffmpeg_options(self) -> str:
         # A short stream probe: opening takes ~0.6 s instead of ~3.4 s, and the stream does not start
         # with seconds of buffered backlog (measured against GStreamer's RTSP server, H.264 768x576).
         return f'rtsp_transport;{self.settings.rtsp_transport}|analyzeduration;500000|probesize;200000'
 
+    def open(self) -> None:
+        try:
+            super().open()
+        except SourceError:
+            verdict = self._guard.verdict if self._guard else None
+            self._close_guard()
+            if verdict is not None:
+                raise verdict from None
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self._close_guard()
+
+    def _close_guard(self) -> None:
+        if self._guard is not None:
+            self._guard.close()
+
+    def counters(self) -> SourceCounters:
+        counters = super().counters()
+        counters.clock_offset_s = self._guard.clock_offset_s if self._guard else None
+        return counters
+
     def _create_capture(self) -> cv2.VideoCapture:
         if self.settings.password_env or self.settings.password_file:
             self._password = resolve_password(self.settings.password_env, self.settings.password_file)
-        url = inject_credentials(self.url, self._username, self._password)
+        self._guard = RtspGuard(self.url, self.policy, mask_url(self.url), self.settings.open_timeout_s)
+        url = inject_credentials(self._guard.local_url, self._username, self._password)
         timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.settings.open_timeout_s * 1000),
                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.settings.read_timeout_s * 1000)]
         with _FFMPEG_OPTIONS_LOCK:
@@ -130,7 +160,7 @@ class RtspSource(CaptureThreadSource):
         return tcp_probe(self.url, timeout_s)
 
     def describe(self) -> str:
-        return f'RTSP {mask_url(self.url)} over {self.settings.rtsp_transport.upper()}'
+        return f'RTSP {mask_url(self.url)} over {self.settings.rtsp_transport.upper()} ({self.policy.describe()})'
 
 
 class V4l2Source(CaptureThreadSource):

@@ -120,16 +120,24 @@ class LinkPolicy:
             if challenge.scheme == 'digest' and challenge.params.get('algorithm', 'MD5').upper() in DIGEST_ALGORITHMS:
                 return challenge
         basic = next((c for c in challenges if c.scheme == 'basic'), None)
-        if basic is not None and (self.encrypted or self.allow_basic_over_plain):
+        if basic is not None and self.allows_basic:
             return basic
         if basic is not None:
-            raise InsecureLinkError(
-                f'{where} asks for Basic authentication over an unencrypted link, which would send the password '
-                f'in clear: refused, the password was not sent. Enable Digest authentication on the camera, use '
-                f'an encrypted link (https/rtsps), or set allow_basic_over_plain: true for this camera')
+            raise self.basic_refused(where)
         offered = ', '.join(f'{c.scheme} {c.params.get("algorithm", "")}'.strip() for c in challenges) or 'none'
         raise SourceError(f'{where}: no supported authentication offered ({offered}); supported: Digest '
                           f'({"/".join(sorted(DIGEST_ALGORITHMS))}), Basic over TLS')
+
+    @property
+    def allows_basic(self) -> bool:
+        return self.encrypted or self.allow_basic_over_plain
+
+    @staticmethod
+    def basic_refused(where: str) -> InsecureLinkError:
+        return InsecureLinkError(
+            f'{where} asks for Basic authentication over an unencrypted link, which would send the password in '
+            f'clear: refused, the password was not sent. Enable Digest authentication on the camera, use an '
+            f'encrypted link (https/rtsps), or set allow_basic_over_plain: true for this camera')
 
     def describe(self) -> str:
         if not self.encrypted:

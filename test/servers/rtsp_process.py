@@ -32,15 +32,16 @@ def gstreamer_missing() -> str:
 class RtspServer:
     """The rtsp_server.py subprocess serving ``video``; start() again reuses the port."""
 
-    def __init__(self, video: Path, port: int = 0) -> None:
+    def __init__(self, video: Path, port: int = 0, digest: str = '') -> None:
         self.video = Path(video).resolve()
         self.port = port
+        self.digest = digest  # 'user:password': only that user, with Digest authentication
         self.url = ''
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 15.0) -> None:
         self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), '--video', str(self.video),
-                                         '--port', str(self.port)],
+                                         '--port', str(self.port), '--digest', self.digest],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout], daemon=True).start()
