@@ -105,6 +105,11 @@ class IncidentRecorder:
         self.last_error: str | None = None
 
     @property
+    def buffered_bytes(self) -> int:
+        """Payload bytes held in the pre-event buffers of all cameras."""
+        return sum(buffer.nbytes for buffer in self._buffers.values())
+
+    @property
     def open_bags(self) -> dict[str, Path]:
         """Camera -> directory of its bag being written."""
         return {camera: bag.writer.path for camera, bag in self._bags.items()}
@@ -129,7 +134,8 @@ class IncidentRecorder:
         """Open (start), keep (update) or schedule closing (end) the incident's bag.
 
         Returns the bag directory, also set as ``update.incident.bag_path``; None when
-        no bag could be written (``incident.recording`` says ``failed``, and why).
+        no bag could be written. ``incident.recording`` says ``recording``, ``failed`` or
+        ``cut`` (already while writing the pre-event seconds), ``recording_problem`` why.
         """
         incident = update.incident
         camera = incident.camera
@@ -138,9 +144,12 @@ class IncidentRecorder:
             if bag is not None:
                 self._close(camera)
             bag = self._open(camera, incident.id, incident.rule, incident.started_ns)
-            incident.recording = 'recording' if bag is not None else 'failed'
-            if bag is None:
-                incident.recording_problem = self._problems[-1].detail if self._problems else self.last_error
+            incident.recording = 'recording'
+            if bag is None:  # not started, or cut already while writing the pre-event seconds
+                problem = self._problems[-1]
+                incident.recording, incident.recording_problem = problem.outcome, problem.detail
+                incident.bag_path = None if problem.path is None else str(problem.path)
+                return problem.path
         elif bag is not None and bag.incident_id != incident.id:
             bag = None  # an earlier incident's bag was already replaced
         if bag is None:
