@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from rclpy.node import Node
-from rclpy.serialization import serialize_message
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -44,15 +44,15 @@ from kaiserslautern_vss.events.retention import DiskGuard, RetentionPolicy, Stor
 from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, load_rules_file
 from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
-from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros import cdr, qos
 from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
-from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_topic
 
-#: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed
+#: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed: serialized, since the
+#: recorder keeps CDR and only the stamp (and for detections the boxes) is needed here
 SUBSCRIBED = {
     'image_anonymized/compressed': (CompressedImage, qos.SENSOR),
     'detections': (Detection2DArray, qos.RELIABLE),
@@ -94,7 +94,7 @@ class EventManagerNode(Node):
             buffer_max_bytes=self.settings['buffer_max_mb'] * 1024 * 1024, topics=topics,
             on_closed=self._seal, room=self.disk_guard.room_for, modes=self.modes)
         self.alerts = self._make_alerts()
-        self.latest_anonymized: dict[str, CompressedImage] = {}
+        self.latest_anonymized: dict[str, bytes] = {}  # camera -> serialized CompressedImage
         self.latest_bag: dict[str, Path] = {}
         self.latest_incident: dict[str, Incident] = {}
         self.deleted_incidents = 0
@@ -109,7 +109,7 @@ class EventManagerNode(Node):
             for name, (msg_class, profile) in SUBSCRIBED.items():
                 topic = camera_topic(camera_id, name)
                 callback = self._on_detections if name == 'detections' else self._on_recorded
-                self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile)
+                self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True)
             self.create_service(Trigger, camera_topic(camera_id, 'trigger_recording'),
                                 partial(self._on_manual_trigger, camera_id))
             self.create_service(Trigger, camera_topic(camera_id, 'mark_evidence'),
@@ -168,15 +168,16 @@ class EventManagerNode(Node):
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _on_recorded(self, camera_id: str, topic: str, msg) -> None:
-        if isinstance(msg, CompressedImage):
-            self.latest_anonymized[camera_id] = msg
-        self.recorder.on_message(camera_id, topic, header_stamp_ns(msg.header), serialize_message(msg))
+    def _on_recorded(self, camera_id: str, topic: str, payload: bytes) -> None:
+        if topic.endswith('/compressed'):
+            self.latest_anonymized[camera_id] = payload
+        self.recorder.on_message(camera_id, topic, cdr.header_stamp_ns(payload), payload)
 
-    def _on_detections(self, camera_id: str, topic: str, msg: Detection2DArray) -> None:
-        stamp = header_stamp_ns(msg.header)
-        self.recorder.on_message(camera_id, topic, stamp, serialize_message(msg))
-        self._handle(self.engine.update(camera_id, stamp, msg_to_detections(msg)))
+    def _on_detections(self, camera_id: str, topic: str, payload: bytes) -> None:
+        stamp = cdr.header_stamp_ns(payload)
+        self.recorder.on_message(camera_id, topic, stamp, payload)
+        detections = msg_to_detections(deserialize_message(payload, Detection2DArray))
+        self._handle(self.engine.update(camera_id, stamp, detections))
 
     def _on_manual_trigger(self, camera_id: str, request: Trigger.Request,
                            response: Trigger.Response) -> Trigger.Response:
@@ -300,7 +301,8 @@ class EventManagerNode(Node):
         latest = self.latest_anonymized.get(camera_id)
         if latest is None or self.settings['snapshot_width'] == 0:
             return None
-        return small_snapshot(bytes(latest.data), self.settings['snapshot_width'])
+        jpeg = bytes(deserialize_message(latest, CompressedImage).data)
+        return small_snapshot(jpeg, self.settings['snapshot_width'])
 
     def _diagnostics(self) -> dict:
         error = self.recording_problem
@@ -308,6 +310,7 @@ class EventManagerNode(Node):
             'incidents_started': self.incidents_started,
             'open_incidents': len(self.engine.open_incidents),
             'disk_errors': self.recorder.error_count,
+            'pre_event_buffer_bytes': self.recorder.buffered_bytes,
             'last_disk_error': self.recorder.last_error or '',
             'recovered_incidents': self.recovery['sealed'],
             'record_root': self.record_root}),
