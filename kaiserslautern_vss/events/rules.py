@@ -3,8 +3,9 @@
 A rule looks at one camera's detections and names the objects that violate it (an empty
 selection means "condition false"). The :class:`RuleEngine` turns those conditions into
 incident lifecycles with hysteresis, cooldown and merging. Kinds: ``zone_intrusion``,
-``crowding``, ``loitering``, ``line_crossing``, ``object_left_behind`` (see
-:data:`RULE_PARSERS` and each rule class for its fields).
+``crowding``, ``loitering``, ``line_crossing``, ``object_left_behind``, and ``camera_event``
+for the cameras' own events arriving as alarms (see :data:`RULE_PARSERS` and each rule class
+for its fields).
 
 Merging: there is at most one open incident per camera. A rule (or a manual trigger)
 that fires while another incident is open on the same camera joins that incident as an
@@ -288,6 +289,27 @@ class ObjectLeftBehindRule(Rule):
                           tuple(o.label for o in left), np.array([o.track_id for o in left]))
 
 
+class CameraEventRule(Rule):
+    """The camera's own event (IP Notify, arriving as ``/vss/<cam>/alarm`` with the event type as text).
+
+    Where a camera has such rules, they choose which event types open an incident (of
+    ``duration_s``, default the engine's alarm length); see :meth:`RuleEngine.alarm`.
+    """
+
+    kind = 'camera_event'
+
+    def __init__(self, settings: RuleSettings, event_types: Sequence[str], duration_s: float | None) -> None:
+        super().__init__(settings)
+        self.event_types = frozenset(event_type.casefold() for event_type in event_types)
+        self.duration_s = duration_s
+
+    def selects(self, event_type: str) -> bool:
+        return event_type.casefold() in self.event_types
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        return Detections.empty()  # fires on alarms only
+
+
 @dataclass(frozen=True)
 class References:
     """Checks of the names a rule refers to, supplied by whoever knows the site (the bringup
@@ -470,12 +492,22 @@ def _object_left_behind(fields: _Fields) -> Rule:
         fields.number('max_gap_s', 2.0))
 
 
+def _camera_event(fields: _Fields) -> Rule:
+    event_types = fields.strings('event_types')
+    if event_types == []:
+        fields.problem('event_types', 'must not be empty')
+    duration = fields.raw('duration_s', None)
+    return CameraEventRule(fields.settings(), event_types or [],
+                           None if duration is None else fields.number('duration_s'))
+
+
 RULE_PARSERS: dict[str, Callable[[_Fields], Rule]] = {
     ZoneIntrusionRule.kind: _zone_intrusion,
     CrowdingRule.kind: _crowding,
     LoiteringRule.kind: _loitering,
     LineCrossingRule.kind: _line_crossing,
     ObjectLeftBehindRule.kind: _object_left_behind,
+    CameraEventRule.kind: _camera_event,
 }
 
 
@@ -588,6 +620,25 @@ class RuleEngine:
         updates = self._expire(stamp_ns, [camera])
         updates += self._fire(camera, MANUAL_RULE, MANUAL_RULE, stamp_ns, Detections.empty(),
                               reason=f'{source}: {reason}', active_until_ns=stamp_ns + duration_ns)
+        return updates
+
+    def alarm(self, camera: str, stamp_ns: int, reason: str) -> list[IncidentUpdate]:
+        """An alarm input of the camera (``reason``: its text, for a camera event the event type).
+
+        Where the camera has ``camera_event`` rules, they choose: an alarm fires the active rules
+        whose event types include it and is otherwise ignored. Without such rules every alarm
+        opens an incident (alarm panels, door contacts).
+        """
+        rules = [rule for rule in self.rules if rule.camera == camera and isinstance(rule, CameraEventRule)]
+        if not rules:
+            return self.trigger(camera, stamp_ns, source='alarm', reason=reason)
+        updates = self._expire(stamp_ns, [camera])
+        for rule in rules:
+            if rule.selects(reason) and rule.settings.active_at(stamp_ns):
+                duration_ns = self._manual_ns if rule.duration_s is None else int(rule.duration_s * 1e9)
+                updates += self._fire(camera, rule.name, rule.kind, stamp_ns, Detections.empty(),
+                                      reason=f'{rule.kind} {rule.name}: {reason}',
+                                      active_until_ns=stamp_ns + duration_ns)
         return updates
 
     def tick(self, stamp_ns: int) -> list[IncidentUpdate]:
