@@ -28,8 +28,8 @@ def _drivers() -> dict[str, dict]:
 def test_ten_camera_drivers_and_one_detector_privacy_and_event_manager_serving_all():
     nodes = {s.fqn: s for s in load_graph(SITE)}
     assert set(nodes) == {f'/vss/{c}/camera_driver' for c in CAMERAS} | {
-        '/vss/detector', '/vss/privacy', '/vss/event_manager', '/vss/operator_console'}
-    for executable in ('detector', 'privacy', 'event_manager', 'operator_console'):
+        '/vss/detector', '/vss/privacy', '/vss/event_manager', '/vss/operator_console', '/vss/camera_events'}
+    for executable in ('detector', 'privacy', 'event_manager', 'operator_console', 'camera_events'):
         assert nodes[f'/vss/{executable}'].parameters['cameras'] == CAMERAS
     event_manager = nodes['/vss/event_manager'].parameters
     assert event_manager['retention_hours'] == 72.0 and event_manager['encryption'] is True
@@ -48,6 +48,15 @@ def test_camera_passwords_come_from_the_environment_only(monkeypatch):
     monkeypatch.delenv('VSS_CAM05_PASSWORD')
     with pytest.raises(CameraConfigError, match='cam05.*VSS_CAM05_PASSWORD'):
         build_driver_config(_drivers()['cam05'])
+
+
+def test_mobotix_cameras_stream_full_jpeg_over_verified_tls_with_digest():
+    for camera, values in _drivers().items():
+        assert values['url'].startswith('https://') and '/control/faststream.jpg?stream=full&needlength' in values['url']
+        assert values['tls_ca_file'] or values['tls_fingerprint'], camera
+        assert not values['allow_basic_over_plain'] and values['username'] == 'vss-live'
+    camera_events = next(s for s in load_graph(SITE) if s.executable == 'camera_events').parameters
+    assert camera_events['bind_address'].startswith('10.20.30.')  # the camera network, not every interface
 
 
 def test_privacy_zones_and_rule_polygons_lie_inside_the_frames(monkeypatch):
@@ -89,8 +98,8 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
                                use_sim_time=values['use_sim_time'] == 'true')
     assert from_bringup == from_launch
     assert [s.fqn for s in from_launch] == ['/vss/cam03/camera_driver', '/vss/cam07/camera_driver',
-                                            '/vss/detector', '/vss/privacy', '/vss/event_manager',
-                                            '/vss/operator_console']
+                                            '/vss/detector', '/vss/privacy', '/vss/camera_events',
+                                            '/vss/event_manager', '/vss/operator_console']
     assert all(s.parameters['use_sim_time'] is True for s in from_launch)
     assert all(s.parameters['record_root'] == str(tmp_path / 'bags') for s in from_launch[-2:])
     # What each front end makes of these specs: test/test_launch_unit.py.
@@ -98,7 +107,8 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
 
 def test_no_camera_drivers_for_replay():
     specs = graph_from_arguments(_bringup_args(['--config', str(SITE), '--no-camera-drivers']))
-    assert [s.executable for s in specs] == ['detector', 'privacy', 'event_manager', 'operator_console']
+    assert [s.executable for s in specs] == ['detector', 'privacy', 'camera_events', 'event_manager',
+                                             'operator_console']
     assert specs[0].parameters['cameras'] == CAMERAS
 
 
