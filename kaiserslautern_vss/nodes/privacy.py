@@ -15,6 +15,7 @@ so a forged frame can only ever come out masked.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 from rclpy._rclpy_pybind11 import RCLError
@@ -122,8 +123,10 @@ class PrivacyNode(Node):
         self.published[camera_id] += 1
 
     def report(self, problem: Problem) -> None:
-        """One log line per camera and reason every few seconds, with how many were held back."""
-        held_back = self.throttle.admit((problem.camera_id, problem.kind, problem.reason))
+        """One log line per camera, reason and kind of detail (numbers aside) every few seconds,
+        with how many were held back."""
+        detail_kind = re.sub(r'\d+', '#', problem.detail)
+        held_back = self.throttle.admit((problem.camera_id, problem.kind, problem.reason, detail_kind))
         if held_back is None:
             return
         text = (f'{problem.camera_id}: {problem.kind}: {problem.reason}'
