@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from conftest import wait_until
 from servers.alert_receivers import self_signed_cert
 from servers.mjpeg_server import MjpegServer
+from test_camera_mjpeg import server_factory  # noqa: F401 - the fixture
 
 from kaiserslautern_vss.camera.link_security import certificate_fingerprint
 from kaiserslautern_vss.camera.source_types import (AuthenticationError, InsecureLinkError, SourceConfigError,
@@ -41,15 +43,6 @@ def jpeg(width: int, height: int, level: int) -> bytes:
 
 
 JPEGS = [jpeg(320, 240, level) for level in (40, 80, 120)]
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture
@@ -80,18 +73,8 @@ def server_tls(cert: tuple[Path, Path]) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def camera_server():
-    servers: list[MjpegServer] = []
-
-    def make(**options) -> MjpegServer:
-        server = MjpegServer(options.pop('jpegs', JPEGS), **options)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+def camera_server(server_factory) -> Callable[..., MjpegServer]:
+    return lambda **options: server_factory(JPEGS, **options)
 
 
 def settings(**overrides) -> SourceSettings:
