@@ -156,6 +156,12 @@ def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path) -> list
                           tls_key_file=tmp / 'console_key.pem', users_file=tmp / 'console_users.json',
                           signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
                           export_root=tmp / 'exports')
+        elif spec.executable == 'camera_events':  # loopback, a throwaway IP Notify secret per camera in tmp
+            (tmp / 'ipnotify').mkdir(mode=0o700, exist_ok=True)
+            for camera in spec.parameters['cameras']:
+                (tmp / 'ipnotify' / f'{camera}.secret').write_text(f'bench-secret-of-{camera}-0123456789')
+                (tmp / 'ipnotify' / f'{camera}.secret').chmod(0o600)
+            values = dict(bind_address='127.0.0.1', port=18090, secrets_dir=tmp / 'ipnotify')
         else:
             continue
         assignments += [f'--set={spec.fqn}.{name}={value}' for name, value in values.items()
