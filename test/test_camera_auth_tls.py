@@ -200,3 +200,62 @@ def test_health_clock_offset_resolution_and_rate_changes(camera_server, password
     # The window that spans the switch may already be lower than 20 fps.
     assert re.fullmatch(r'frame rate \d+\.\d -> \d+\.\d fps', stats.last_change)
     assert stats.health_fields()['resolution_changes'] == 1
+
+
+@pytest.mark.ros
+def test_link_refusals_login_failures_and_clock_offset_on_diagnostics(camera_server, password, tmp_path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real camera driver nodes (in process) publish what the links did on /diagnostics."""
+    import json
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.executors import SingleThreadedExecutor
+
+    from kaiserslautern_vss.nodes.camera_driver import CameraDriverNode
+
+    monkeypatch.setenv('VSS_TEST_WRONG_PASSWORD', 'not-the-password')
+    cameras = {
+        'camSkewed': camera_server(credentials=(USER, password), auth='digest', clock_offset_s=-30.0),
+        'camBasic': camera_server(credentials=(USER, password), auth='basic'),
+        'camWrong': camera_server(credentials=(USER, password), auth='digest'),
+    }
+    sections = {f'/vss/{camera}/camera_driver': {'ros__parameters': {
+        'camera_id': camera, 'url': server.url_for(STREAM), 'username': USER, 'open_timeout_s': 3.0,
+        'password_env': 'VSS_TEST_WRONG_PASSWORD' if camera == 'camWrong' else PASSWORD_ENV,
+        'backoff_initial_s': 0.1, 'backoff_max_s': 0.2}} for camera, server in cameras.items()}
+    (tmp_path / 'params.yaml').write_text(json.dumps(sections))
+    rclpy.init(args=['--ros-args', '--params-file', str(tmp_path / 'params.yaml')])  # the nodes use the default context
+    executor = SingleThreadedExecutor()
+    nodes = [CameraDriverNode('camera_driver', f'/vss/{camera}') for camera in cameras]
+    observer = rclpy.create_node('diagnostics_observer')
+    latest: dict[str, DiagnosticStatus] = {}
+    observer.create_subscription(DiagnosticArray, '/diagnostics',
+                                 lambda msg: latest.update({s.hardware_id: s for s in msg.status}), 10)
+    for node in [*nodes, observer]:
+        executor.add_node(node)
+    for node in nodes:
+        node.start(lambda *frame: True)
+
+    def value(camera: str, key: str) -> str:
+        status = latest.get(camera)
+        return next((kv.value for kv in status.values if kv.key == key), '') if status else ''
+
+    try:
+        assert wait_until(lambda: value('camSkewed', 'clock_offset_s').startswith('-')
+                          and int(value('camBasic', 'refusals') or 0) >= 1
+                          and int(value('camWrong', 'auth_failures') or 0) >= 1, 15,
+                          step=lambda: executor.spin_once(timeout_sec=0.1))
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        observer.destroy_node()
+        rclpy.try_shutdown()
+    skewed, basic, wrong = latest['camSkewed'], latest['camBasic'], latest['camWrong']
+    assert skewed.level == DiagnosticStatus.WARN and 'camera clock -' in skewed.message and 'NTP' in skewed.message
+    assert -31.6 < float(value('camSkewed', 'clock_offset_s')) < -28.4
+    assert value('camSkewed', 'resolution') == '320x240' and '(unencrypted)' in value('camSkewed', 'source')
+    assert basic.level == DiagnosticStatus.ERROR and 'Basic authentication over an unencrypted link' in basic.message
+    assert wrong.level == DiagnosticStatus.ERROR and "rejected user 'live'" in value('camWrong', 'last_error')
+    assert all(password not in s.message and 'not-the-password' not in s.message for s in latest.values())
+    assert cameras['camBasic'].rejected_logins == 0 and all(h == '' for _, h in cameras['camBasic'].requests)
