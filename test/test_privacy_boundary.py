@@ -12,31 +12,22 @@ on its one bus input.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
 
 from conftest import REPO_ROOT, shared_file, wait_until
 from frame_judge import FrameJudge, Tally, coded_clip
 from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import load_graph
-from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
-from kaiserslautern_vss.ros import qos
-from kaiserslautern_vss.ros.image_conversion import bgr_to_image, image_to_bgr
-from kaiserslautern_vss.ros.stamps import time_from_ns
+from kaiserslautern_vss.bringup.processes import GraphProcesses
+from pipeline_watch import Observed, Observer, Replayer, hostile
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -45,79 +36,6 @@ ATTACK_S = 4.0
 DETECTION_ATTACKS = ('empty', 'negative', 'wrong_case', 'nan', 'many', 'duplicate', 'late', 'future', 'past',
                      'second_publisher')
 IMAGE_ATTACKS = ('raw_future', 'raw_past', 'raw_garbage')
-HOSTILE = Path(__file__).resolve().parent / 'hostile_publisher.py'
-
-
-@dataclass
-class Observed:
-    """Judged anonymised frames by arrival (monotonic) and the pipeline's latest diagnostics."""
-
-    judge: FrameJudge
-    arrivals: list[tuple[float, object]] = field(default_factory=list)
-    diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on_image(self, msg: Image) -> None:
-        verdict = self.judge.judge(image_to_bgr(msg))
-        with self.lock:
-            self.arrivals.append((time.monotonic(), verdict))
-
-    def on_diagnostics(self, msg: DiagnosticArray) -> None:
-        with self.lock:
-            for status in msg.status:
-                self.diagnostics[status.name] = {'message': status.message,
-                                                 **{v.key: v.value for v in status.values}}
-
-    def tally(self, start: float, end: float) -> Tally:
-        tally = Tally()
-        with self.lock:
-            for arrived, verdict in self.arrivals:
-                if start <= arrived <= end:
-                    tally.add(verdict)
-        return tally
-
-    def value(self, status: str, key: str) -> int:
-        with self.lock:
-            return int(self.diagnostics.get(status, {}).get(key, 0))
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
-
-
-class Observer:
-    """An in-process node spinning in its own thread."""
-
-    def __init__(self, observed: Observed) -> None:
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('boundary_observer', context=self.context)
-        self.node.create_subscription(Image, '/vss/cam01/image_anonymized', observed.on_image, qos.SENSOR)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', observed.on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except ExternalShutdownException:
-            pass
-
-    def close(self) -> None:
-        self.context.try_shutdown()
-        self.thread.join(timeout=5)
-        self.node.destroy_node()
-
-
-def hostile(attack: str, seconds: float) -> list[float]:
-    """Run the hostile process; the monotonic times of the messages it sent."""
-    done = subprocess.run([sys.executable, str(HOSTILE), attack, str(seconds)], env=ros_environment(),
-                          capture_output=True, text=True, timeout=seconds + 60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])['sent']
 
 
 def _pipeline_config(tmp_path: Path, clip: Path) -> Path:
@@ -234,24 +152,6 @@ def test_a_stopped_pipeline_publishes_nothing_and_resumes_masked(site):
 
 
 # --- replay mode: the one bus input (image_raw) under attack ----------------------------------
-
-class Replayer:
-    """Plays the coded clip onto image_raw at 10 fps, stamped now (as vss-replay does live)."""
-
-    def __init__(self, node, frames) -> None:
-        self.publisher = node.create_publisher(Image, '/vss/cam01/image_raw', qos.SENSOR)
-        self.messages = [bgr_to_image(frame, Header()) for frame in frames]
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._play, daemon=True)
-
-    def _play(self) -> None:
-        index = 0
-        while not self.stopping.wait(0.1):
-            msg = self.messages[index % len(self.messages)]
-            msg.header.stamp = time_from_ns(time.time_ns())
-            self.publisher.publish(msg)
-            index += 1
-
 
 def test_poisoned_frames_on_the_replay_input_are_refused_one_by_one_and_never_stall_it(tmp_path, frames, judge,
                                                                                        capfd):
