@@ -192,12 +192,15 @@ _used_steps: dict[str, int] = {}
 
 
 def totp_code(account: Account) -> str:
-    """A code the console has not seen yet for this user (the next 30 s step if this one was used)."""
+    """A code the console has not accepted yet for this user: this 30 s step, else the next
+    (the console accepts one step of clock drift), else wait for a fresh step."""
     totp = pyotp.TOTP(account.totp_secret)
-    step = int(time.time() // totp.interval)
-    offset = 1 if _used_steps.get(account.totp_secret) == step else 0
-    _used_steps[account.totp_secret] = step + offset
-    return totp.at((step + offset) * totp.interval)
+    step = _used_steps.get(account.totp_secret, -1) + 1
+    while step > int(time.time() // totp.interval) + 1:
+        time.sleep(1.0)
+    step = max(step, int(time.time() // totp.interval))
+    _used_steps[account.totp_secret] = step
+    return totp.at(step * totp.interval)
 
 
 # --- HTTP client ------------------------------------------------------------------------

@@ -458,6 +458,7 @@ class Console:
     def app(self) -> Starlette:
         routes = [
             Route('/', self.home),
+            Route('/favicon.ico', lambda _: Response(status_code=204)),  # none; keeps browser logs clean
             Route('/login', self.login_page, methods=['GET']),
             Route('/login', self.login, methods=['POST']),
             Route('/logout', self.logout, methods=['POST']),

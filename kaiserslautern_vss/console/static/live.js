@@ -9,12 +9,21 @@
   const largeImage = document.getElementById('large-image');
   let largeCamera = null;
 
-  function load(img, camera, seq) {
+  // The next frame is fetched completely before it replaces the shown one (no flicker).
+  async function load(img, camera, seq) {
     if (img.dataset.loading === '1' || img.dataset.seq === String(seq)) return;
     img.dataset.loading = '1';
-    img.onload = img.onerror = () => { img.dataset.loading = '0'; };
-    img.dataset.seq = String(seq);
-    img.src = `/api/live/${encodeURIComponent(camera)}.jpg?seq=${seq}`;
+    try {
+      const response = await fetch(`/api/live/${encodeURIComponent(camera)}.jpg?seq=${seq}`, {credentials: 'same-origin'});
+      vss.checkSession(response);
+      if (!response.ok) return;
+      const previous = img.src;
+      img.src = URL.createObjectURL(await response.blob());
+      img.dataset.seq = String(seq);
+      if (previous.startsWith('blob:')) URL.revokeObjectURL(previous);
+    } finally {
+      img.dataset.loading = '0';
+    }
   }
 
   async function refresh() {
@@ -25,7 +34,7 @@
         for (const status of (await response.json()).cameras) {
           const tile = tiles.get(status.camera);
           if (!tile) continue;
-          tile.classList.toggle('incident', status.open_incidents.length > 0);
+          tile.classList.toggle('alarm', status.open_incidents.length > 0);
           tile.classList.toggle('stale', status.age_s === null || status.age_s > 5);
           tile.querySelector('.badge').textContent = status.open_incidents.length ? `Vorfall: ${status.open_incidents.join(', ')}` : '';
           if (status.seq > 0) {

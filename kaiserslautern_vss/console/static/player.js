@@ -38,7 +38,15 @@
     clock.textContent = `Bild ${index + 1} / ${timeline.frames.length} · ${frame.t.toFixed(1)} s${relative}`;
     image.src = `/api/incidents/${name}/frames/${index}.jpg`;
   }
+  // As large as the player allows (75 % of the screen height at most), boxes canvas on top.
+  function fit() {
+    if (!image.naturalWidth) return;
+    const scale = Math.min(player.clientWidth / image.naturalWidth, 0.75 * window.innerHeight / image.naturalHeight);
+    image.style.width = `${Math.floor(image.naturalWidth * scale)}px`;
+  }
+  window.addEventListener('resize', fit);
   image.addEventListener('load', () => {
+    fit();
     draw();
     if (playing) {
       const now = timeline.frames[index];
