@@ -82,8 +82,12 @@ class Feeder:
         return [e['phase'] for e in self.events if incident_id is None or e['id'] == incident_id]
 
     def wait_for_subscriber(self) -> bool:
+        """Until the event manager started for this test is up: its diagnostics arrive (a node
+        SIGKILLed by an earlier test stays discovered for a while, but publishes nothing)."""
+        self.diagnostics.clear()
         return wait_until(lambda: self.images.get_subscription_count() > 0
-                          and self.alarm.get_subscription_count() > 0, 20, step=lambda: self.run(0.05))
+                          and self.alarm.get_subscription_count() > 0
+                          and 'event_manager: recorder' in self.diagnostics, 30, step=lambda: self.run(0.05))
 
 
 def start_event_manager(tmp_path: Path, **overrides) -> GraphProcesses:
