@@ -42,16 +42,22 @@ def shared_dir() -> Path | None:
     return candidate if candidate is not None and candidate.is_dir() else None
 
 
-def resolve_model_path(configured: str) -> str:
-    """The configured model, else the first yolox_nano.onnx found; '' when there is none."""
-    if configured:
-        return configured
+def model_search_dirs() -> list[Path]:
+    """Where an empty model_path looks for yolox_nano.onnx, in order."""
     directories = [Path(os.environ['VSS_MODEL_DIR'])] if os.environ.get('VSS_MODEL_DIR') else []
     shared = shared_dir()
     if shared is not None:
         directories.append(shared / 'models')
     directories.append(Path.home() / '.local' / 'share' / PACKAGE_NAME / 'models')
-    found = next((d / DEFAULT_MODEL_FILE for d in directories if (d / DEFAULT_MODEL_FILE).is_file()), None)
+    return directories
+
+
+def resolve_model_path(configured: str) -> str:
+    """The configured model, else the first yolox_nano.onnx found; '' when there is none."""
+    if configured:
+        return configured
+    found = next((d / DEFAULT_MODEL_FILE for d in model_search_dirs() if (d / DEFAULT_MODEL_FILE).is_file()),
+                 None)
     return str(found) if found else ''
 
 

@@ -65,6 +65,7 @@ def test_still_image_face_unrecognisable_and_rest_untouched(tmp_path, person_det
 def test_config_file_parameters_apply(tmp_path):
     config = yaml.safe_load((REPO_ROOT / 'config' / 'vss.yaml').read_text())
     config['/vss/privacy']['ros__parameters'].update(policy='faces', method='fill')
+    config['/vss/event_manager']['ros__parameters']['rules_file'] = str(REPO_ROOT / 'config' / 'rules_demo.yaml')
     path = tmp_path / 'graph.yaml'
     path.write_text(yaml.safe_dump(config))
     output = tmp_path / 'messi.png'

@@ -9,6 +9,7 @@ of the graph runs and nothing records. Checked here, what nodes would find only 
   detector's model knows and publishes (a misspelt class gets a suggestion), cameras the
   config file drives;
 - camera drivers: ids usable in topic names and unique, privacy zones, login settings;
+- the detector: a privacy-grade model present where ``require_privacy_grade_model`` is set;
 - every node: no secret in any URL (cameras, calibration, MQTT broker, webhook), camera ids
   usable in topic names, key and password files outside the event manager's record_root.
 
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
+from kaiserslautern_vss.detection.grade import required_model_problem
 from kaiserslautern_vss.events.rules import References, RuleConfigError, check_rules, read_rule_configs
 from kaiserslautern_vss.paths import resolve_model_path
 
@@ -167,8 +169,10 @@ def _camera_driver_problems(values: Mapping[str, Any], site: _Site) -> list[str]
 
 
 def _detector_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    missing_model = required_model_problem(values['model_path'], values['require_privacy_grade_model'])
     return [f'class_allowlist: {name!r} is not a class of the model{_did_you_mean(name, site.model_classes)}'
-            for name in values['class_allowlist'] if name not in site.model_classes]
+            for name in values['class_allowlist'] if name not in site.model_classes] + \
+        ([missing_model] if missing_model else [])
 
 
 def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]:

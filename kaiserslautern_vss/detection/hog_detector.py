@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.detection.grade import DetectorGrade
 from kaiserslautern_vss.detection.letterbox import as_bgr
 from kaiserslautern_vss.detection.types import Detections
 
@@ -36,8 +37,10 @@ class HogPeopleDetector:
     """Finds upright people at least about 100 pixels tall; labels are always 'person'.
 
     Scores are the SVM margin squashed by a logistic function into (0, 1): ordered like
-    confidences but not calibrated probabilities.
+    confidences but not calibrated probabilities. Not privacy-grade: masking must not rely on it alone.
     """
+
+    grade = DetectorGrade.FALLBACK
 
     def __init__(self, settings: HogSettings = HogSettings()) -> None:
         self._settings = settings

@@ -13,6 +13,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from kaiserslautern_vss.detection.class_names import ClassNamesError, class_names_for_model
+from kaiserslautern_vss.detection.grade import DetectorGrade
 from kaiserslautern_vss.detection.layouts import (Candidates, LayoutError, ModelLayout, class_count,
                                                   decode, parse_layout, recognise_layout)
 from kaiserslautern_vss.detection.letterbox import letterbox
@@ -150,6 +151,8 @@ def _is_single_image_input(inputs: Sequence[ort.NodeArg]) -> bool:
 class OnnxDetector:
     """One ONNX detection model. ``detect`` keeps no per-call state on the instance, and
     ONNX Runtime's ``run`` is thread-safe, so one detector may serve several threads."""
+
+    grade = DetectorGrade.MODEL  # a trained detector: privacy masking may rely on it
 
     def __init__(self, settings: DetectorSettings) -> None:
         self._settings = settings

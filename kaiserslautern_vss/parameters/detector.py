@@ -38,6 +38,9 @@ PARAMETERS = (
     ParamSpec('class_allowlist', ['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'backpack',
                                   'handbag', 'suitcase'], 'Classes published; others are dropped'),
     ParamSpec('allow_hog_fallback', True, 'Use OpenCV HOG people detection when no ONNX model is found'),
+    ParamSpec('require_privacy_grade_model', False, 'Refuse to start without a real detection model '
+              '(site configurations): the HOG fallback is not privacy-grade. When false and no model is '
+              'found, privacy masks conservatively (everything that moved, HOG persons, faces)'),
     ParamSpec('tracking', True, 'Give detections persistent track ids (Detection2D.id)'),
     ParamSpec('motion_gating', True, 'Skip inference on frames without motion (their last detections '
               'are republished) unless a refresh is due or recently moving objects are tracked'),

@@ -10,6 +10,7 @@ from kaiserslautern_vss.parameters.spec import ParamSpec
 
 if TYPE_CHECKING:
     from kaiserslautern_vss.privacy.anonymizer import PrivacySettings
+    from kaiserslautern_vss.privacy.conservative import ConservativeSettings
 
 PARAMETERS = (
     CAMERAS,
@@ -22,6 +23,8 @@ PARAMETERS = (
     ParamSpec('face_search_every', 1, 'Whole-frame face detection on every n-th frame of a camera; the faces '
               'found stay masked in between (at most hold_frames + 1)', minimum=1, maximum=101),
     ParamSpec('hold_frames', 5, 'Frames a lost track stays masked', minimum=0, maximum=100),
+    ParamSpec('conservative_hold_frames', 15, 'Conservative masking (detector not privacy-grade): frames '
+              'a region stays masked after it last moved', minimum=1, maximum=600),
     ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (inference failed, detections '
               'rejected as invalid, masking failed): publish it fully masked or drop it',
               choices=('mask_all', 'drop')),
@@ -40,3 +43,9 @@ def privacy_settings(values: Mapping[str, Any]) -> PrivacySettings:
     return PrivacySettings(policy=values['policy'], method=values['method'],
                            face_detection=values['face_detection'], face_scale=values['face_scale'],
                            face_search_every=values['face_search_every'], hold_frames=values['hold_frames'])
+
+
+def conservative_settings(values: Mapping[str, Any]) -> ConservativeSettings:
+    """Settings of the conservative masking used behind a detector that is not privacy-grade."""
+    from kaiserslautern_vss.privacy.conservative import ConservativeSettings
+    return ConservativeSettings(motion_hold_frames=values['conservative_hold_frames'])

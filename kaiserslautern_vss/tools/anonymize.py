@@ -6,6 +6,10 @@ Runs the same person detector and privacy core as the graph, with the detector a
 parameters of the graph config (the catalogue defaults without one), for exporting footage
 in a DSGVO-compliant way. Outputs keep the input's size (and a video its frame rate). A
 frame that cannot be anonymised is written fully masked, never as it was.
+
+Without a privacy-grade detection model (only the HOG fallback) the conservative policy masks,
+as the graph does: everything that moved recently, detected persons and faces. A still image
+has no motion history, so it is masked entirely then. The summary line names the masking used.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, Mo
 from kaiserslautern_vss.parameters import detector as detector_parameters
 from kaiserslautern_vss.parameters import privacy as privacy_parameters
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
-from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
+from kaiserslautern_vss.privacy.anonymizer import PrivacyConfigError
+from kaiserslautern_vss.privacy.conservative import FrameMasker, anonymizer_for, masking_mode
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 
 IMAGE_SUFFIXES = frozenset({'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'})
@@ -55,9 +60,10 @@ class FrameAnonymizer:
     must be masked. Masks are held across misses without track ids too (MaskMemory).
     """
 
-    def __init__(self, detector: Detector, anonymizer: Anonymizer) -> None:
+    def __init__(self, detector: Detector, anonymizer: FrameMasker, masking: str) -> None:
         self.detector = detector
         self.anonymizer = anonymizer
+        self.masking = masking  # which masking is in force, for the summary line
         self.tally = Tally()
         self.last_error: Exception | None = None
 
@@ -92,12 +98,15 @@ def node_parameters(config: Path | None) -> tuple[dict[str, Any], dict[str, Any]
 def build_frame_anonymizer(detector_values: dict[str, Any], privacy_values: dict[str, Any]) -> FrameAnonymizer:
     try:
         settings = privacy_parameters.privacy_settings(privacy_values)
-        face_detector = CenterFaceDetector() if settings.face_detection else None
         detector, _ = create_detector(detector_parameters.detector_settings(detector_values),
-                                      detector_values['allow_hog_fallback'])
+                                      detector_values['allow_hog_fallback'],
+                                      detector_values['require_privacy_grade_model'])
+        face_detector = CenterFaceDetector() if settings.face_detection else None
+        anonymizer = anonymizer_for(detector.grade, settings, face_detector,
+                                    privacy_parameters.conservative_settings(privacy_values))
     except (PrivacyConfigError, FaceModelError, ModelLoadError, DetectorSettingsError) as error:
         raise AnonymizeError(str(error)) from error
-    return FrameAnonymizer(detector, Anonymizer(settings, face_detector))
+    return FrameAnonymizer(detector, anonymizer, masking_mode(detector.grade, settings))
 
 
 def anonymize_image(frames: FrameAnonymizer, source: Path, target: Path) -> None:
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     tally, elapsed = frames.tally, time.monotonic() - started
     print(f'vss-anonymize: {tally.frames} frame(s) -> {args.output} in {elapsed:.1f} s; '
-          f'{tally.persons} person(s), {tally.faces} face(s) masked', flush=True)
+          f'{tally.persons} person(s), {tally.faces} face(s) masked; masking {frames.masking}', flush=True)
     if tally.fully_masked:
         print(f'vss-anonymize: {tally.fully_masked} frame(s) written fully masked because anonymising '
               f'failed (last error: {frames.last_error!r})', file=sys.stderr)
