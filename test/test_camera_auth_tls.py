@@ -223,7 +223,7 @@ def test_link_refusals_login_failures_and_clock_offset_on_diagnostics(camera_ser
     sections = {f'/vss/{camera}/camera_driver': {'ros__parameters': {
         'camera_id': camera, 'url': server.url_for(STREAM), 'username': USER, 'open_timeout_s': 3.0,
         'password_env': 'VSS_TEST_WRONG_PASSWORD' if camera == 'camWrong' else PASSWORD_ENV,
-        'backoff_initial_s': 0.1, 'backoff_max_s': 0.2}} for camera, server in cameras.items()}
+        'backoff_initial_s': 0.5, 'backoff_max_s': 2.0}} for camera, server in cameras.items()}
     (tmp_path / 'params.yaml').write_text(json.dumps(sections))
     rclpy.init(args=['--ros-args', '--params-file', str(tmp_path / 'params.yaml')])  # the nodes use the default context
     executor = SingleThreadedExecutor()
@@ -242,10 +242,11 @@ def test_link_refusals_login_failures_and_clock_offset_on_diagnostics(camera_ser
         return next((kv.value for kv in status.values if kv.key == key), '') if status else ''
 
     try:
+        # Between attempts a camera is in backoff (ERROR); while reconnecting it is briefly at WARN.
         assert wait_until(lambda: value('camSkewed', 'clock_offset_s').startswith('-')
-                          and int(value('camBasic', 'refusals') or 0) >= 1
-                          and int(value('camWrong', 'auth_failures') or 0) >= 1, 15,
-                          step=lambda: executor.spin_once(timeout_sec=0.1))
+                          and int(value('camBasic', 'refusals') or 0) >= 1 and value('camBasic', 'state') == 'backoff'
+                          and int(value('camWrong', 'auth_failures') or 0) >= 1 and value('camWrong', 'state') == 'backoff',
+                          15, step=lambda: executor.spin_once(timeout_sec=0.1))
     finally:
         for node in nodes:
             node.destroy_node()

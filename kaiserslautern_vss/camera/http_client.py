@@ -82,11 +82,11 @@ class CameraHttpClient:
             response = self._send(timeout_s, self._answer())
             if response.status == 401:
                 response.close()
-                self._challenge = None
+                answered, self._challenge = self._challenge.scheme.capitalize(), None
                 raise AuthenticationError(
-                    f'{self.where}: the camera rejected user {self._authenticator.username!r} ({self._challenge_name()}'
-                    f' answered, HTTP 401 again): check username and password; retries are limited so the camera '
-                    f'does not lock the user out')
+                    f'{self.where}: the camera rejected user {self._authenticator.username!r} ({answered} answered, '
+                    f'HTTP 401 again): check username and password; retries are limited so the camera does not '
+                    f'lock the user out')
         if response.status == 401:
             response.close()
             raise AuthenticationError(f'{self.where}: the camera requires a login (HTTP 401): set username and '
@@ -96,9 +96,6 @@ class CameraHttpClient:
             raise SourceError(f'{self.where}: HTTP {response.status} {response.reason}')
         self.auth_scheme = self._challenge.scheme if self._challenge is not None else ''
         return response
-
-    def _challenge_name(self) -> str:
-        return 'Digest' if self._challenge is None or self._challenge.scheme == 'digest' else 'Basic'
 
     def _answer(self) -> str:
         assert self._authenticator is not None and self._challenge is not None

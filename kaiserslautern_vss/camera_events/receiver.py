@@ -188,8 +188,10 @@ class IpNotifyReceiver:
 
     def handle(self, method: str, target: str, headers, read_body: Callable[[int], bytes], source: str) -> int:
         """Decide on one request; returns the HTTP status to answer."""
+        with self._lock:
+            allowed = self._buckets.allow(source)
         try:
-            if not self._buckets.allow(source):
+            if not allowed:
                 raise _Rejected(429, 'rate_limited', f'{source} sends faster than {self.settings.rate_per_s:g}/s')
             event = self._parse(method, target, headers, read_body, source)
         except _Rejected as rejection:
