@@ -59,7 +59,7 @@ def test_edited_and_rechained_without_the_key(log):
     _write(log, [json.dumps(e, sort_keys=True) for e in entries])
     problems = log.verify()
     assert 'line 4: altered, or written without the key' in problems
-    assert 'the last entry is not the one the head names (replaced)' in problems
+    assert 'the entry the head names was replaced' in problems
 
 
 def test_reordered_entries(log):
@@ -85,6 +85,15 @@ def test_deleted_last_entry_is_detected_and_not_healed_by_appending(log):
         log.append('intruder', 'export', TARGET, 'cover up')
     head_path(log.path).unlink()
     assert log.verify() == ['head missing: entries at the end may have been removed']
+
+
+def test_a_crash_between_line_and_head_is_put_right_by_the_next_append(log):
+    old_head = head_path(log.path).read_bytes()
+    log.append('PHK Meier', 'export', TARGET, 'case 5', when=WHEN)
+    head_path(log.path).write_bytes(old_head)  # as if killed before the head was replaced
+    assert log.verify() == []
+    log.append('PHK Meier', 'export', TARGET, 'case 6', when=WHEN)
+    assert log.verify() == [] and json.loads(head_path(log.path).read_text())['entries'] == 6
 
 
 def test_another_key(log, tmp_path):
