@@ -25,6 +25,7 @@ from servers.alert_receivers import self_signed_cert
 from servers.mjpeg_server import MjpegServer
 from test_camera_mjpeg import server_factory  # noqa: F401 - the fixture
 
+from kaiserslautern_vss.camera import http_sources
 from kaiserslautern_vss.camera.link_security import certificate_fingerprint
 from kaiserslautern_vss.camera.source_types import (AuthenticationError, InsecureLinkError, SourceConfigError,
                                                     SourceSettings)
@@ -181,12 +182,19 @@ def test_wrong_password_is_reported_and_retried_only_a_few_times_per_window(came
         open_source(server.url_for(STREAM), settings()).open()
 
 
-def test_health_clock_offset_resolution_and_rate_changes(camera_server, password) -> None:
-    server = camera_server(credentials=(USER, password), auth='digest', clock_offset_s=-30.0, fps=20)
+def test_health_clock_offset_resolution_and_rate_changes(camera_server, password,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_sources, 'CLOCK_CHECK_S', 0.5)
+    server = camera_server(credentials=(USER, password), auth='digest', clock_offset_s=+10.0, fps=20)
     camera = SupervisedCamera(lambda: open_source(server.url_for(STREAM), settings()), rate_window_s=1.0,
                               clock_offset_warn_s=2.0, name='cam-health')
     try:
         assert wait_until(lambda: camera.stats().clock_offset_s is not None and camera.stats().frames > 30, 5.0)
+        assert 8.4 < camera.stats().clock_offset_s < 11.6
+        server.clock_offset_s = -30.0  # the camera lost its time sync while streaming: asked again, no login
+        logins = len([h for _, h in server.requests if h])
+        assert wait_until(lambda: camera.stats().clock_offset_s < -25, 3.0)
+        assert len([h for _, h in server.requests if h]) == logins
         server.jpegs = [jpeg(160, 120, 200)]
         assert wait_until(lambda: camera.stats().resolution_changes == 1, 3.0)
         server.period_s = 1 / 5  # the camera drops from 20 to 5 fps

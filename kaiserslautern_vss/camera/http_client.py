@@ -101,7 +101,14 @@ class CameraHttpClient:
         assert self._authenticator is not None and self._challenge is not None
         return self._authenticator.authorization(self._challenge)
 
-    def _send(self, timeout_s: float, authorization: str) -> http.client.HTTPResponse:
+    def ask_time(self, timeout_s: float) -> None:
+        """Refresh :attr:`clock_offset_s` with a ``HEAD`` that carries no credentials (any answer has a Date)."""
+        try:
+            self._send(timeout_s, '', 'HEAD').close()
+        except SourceError:
+            pass  # the stream's own connection is what counts; a failing camera shows there
+
+    def _send(self, timeout_s: float, authorization: str, method: str = 'GET') -> http.client.HTTPResponse:
         if self._scheme == 'https':
             connection = _CheckedHTTPSConnection(self._host, self._port, timeout_s, self.policy, self.where)
         else:
@@ -110,7 +117,7 @@ class CameraHttpClient:
         if authorization:
             headers['Authorization'] = authorization
         try:
-            connection.request('GET', self._target, headers=headers)
+            connection.request(method, self._target, headers=headers)
             response = connection.getresponse()
         except InsecureLinkError:
             raise
