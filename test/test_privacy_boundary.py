@@ -70,7 +70,7 @@ def judge(frames):
     return FrameJudge(frames[1])
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='class')
 def site(tmp_path_factory, frames, judge):
     tmp_path = tmp_path_factory.mktemp('boundary_site')
     graph = GraphProcesses(load_graph(_pipeline_config(tmp_path, frames[0])), respawn=False)
@@ -94,61 +94,61 @@ def site(tmp_path_factory, frames, judge):
     assert codes == {'vision_pipeline': 0}
 
 
-def test_no_raw_frames_and_no_detections_input_on_the_bus(site):
-    node = site.observer.node
-    assert node.get_publishers_info_by_topic('/vss/cam01/image_raw') == []
-    assert node.get_subscriptions_info_by_topic('/vss/cam01/image_raw') == []
-    assert node.get_subscriptions_info_by_topic('/vss/cam01/detections') == []
-    assert {info.node_name for info in node.get_publishers_info_by_topic('/vss/cam01/detections')} == {'detector'}
-    baseline = site.results['no attack']
-    assert baseline.published >= 10 and baseline.frames_with_unmasked_head == 0 and baseline.fully_masked == 0
+class TestSiteMode:
+    """One site-mode pipeline for all of these (torn down before the replay-mode test starts)."""
 
+    def test_no_raw_frames_and_no_detections_input_on_the_bus(self, site):
+        node = site.observer.node
+        assert node.get_publishers_info_by_topic('/vss/cam01/image_raw') == []
+        assert node.get_subscriptions_info_by_topic('/vss/cam01/image_raw') == []
+        assert node.get_subscriptions_info_by_topic('/vss/cam01/detections') == []
+        assert {info.node_name for info in node.get_publishers_info_by_topic('/vss/cam01/detections')} == {'detector'}
+        baseline = site.results['no attack']
+        assert baseline.published >= 10 and baseline.frames_with_unmasked_head == 0 and baseline.fully_masked == 0
 
-@pytest.mark.parametrize('attack', DETECTION_ATTACKS + IMAGE_ATTACKS)
-def test_a_hostile_process_cannot_unmask_a_frame(site, attack):
-    sent = hostile(attack, ATTACK_S)
-    assert len(sent) >= 5, f'the hostile process sent only {len(sent)} messages'
-    tally = site.observed.tally(sent[0], sent[-1] + 0.2)
-    site.results[attack] = tally
-    print(tally.line(attack))
-    assert tally.published >= 5
-    assert tally.identified >= 0.9 * tally.published
-    assert tally.frames_with_unmasked_head == 0 and tally.identical_to_raw == 0
-    assert tally.fully_masked == 0  # the attack changed nothing at all
+    @pytest.mark.parametrize('attack', DETECTION_ATTACKS + IMAGE_ATTACKS)
+    def test_a_hostile_process_cannot_unmask_a_frame(self, site, attack):
+        sent = hostile(attack, ATTACK_S)
+        assert len(sent) >= 5, f'the hostile process sent only {len(sent)} messages'
+        tally = site.observed.tally(sent[0], sent[-1] + 0.2)
+        site.results[attack] = tally
+        print(tally.line(attack))
+        assert tally.published >= 5
+        assert tally.identified >= 0.9 * tally.published
+        assert tally.frames_with_unmasked_head == 0 and tally.identical_to_raw == 0
+        assert tally.fully_masked == 0  # the attack changed nothing at all
 
+    def test_cpu_overload_sheds_frames_but_never_unmasks(self, site):
+        shed_before = site.observed.value('detector: cam01', 'shed')
+        busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(2)]
+        start = time.monotonic()
+        try:
+            wait_until(lambda: False, 8.0)
+        finally:
+            for process in busy:
+                process.kill()
+                process.wait()
+        tally = site.observed.tally(start, time.monotonic())
+        site.results['two busy loops, 8 s'] = tally
+        assert wait_until(lambda: site.observed.value('detector: cam01', 'shed') > shed_before, 5)
+        print(tally.line('overload') + f'; shed {site.observed.value("detector: cam01", "shed") - shed_before}')
+        assert tally.published >= 5 and tally.frames_with_unmasked_head == 0 and tally.fully_masked == 0
 
-def test_cpu_overload_sheds_frames_but_never_unmasks(site):
-    shed_before = site.observed.value('detector: cam01', 'shed')
-    busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(2)]
-    start = time.monotonic()
-    try:
-        wait_until(lambda: False, 8.0)
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
-    tally = site.observed.tally(start, time.monotonic())
-    site.results['two busy loops, 8 s'] = tally
-    assert wait_until(lambda: site.observed.value('detector: cam01', 'shed') > shed_before, 5)
-    print(tally.line('overload') + f'; shed {site.observed.value("detector: cam01", "shed") - shed_before}')
-    assert tally.published >= 5 and tally.frames_with_unmasked_head == 0 and tally.fully_masked == 0
-
-
-def test_a_stopped_pipeline_publishes_nothing_and_resumes_masked(site):
-    process = site.graph.of_executable('vision_pipeline')[0].process
-    process.send_signal(signal.SIGSTOP)
-    stopped = time.monotonic()
-    try:
-        wait_until(lambda: False, 3.0)
-    finally:
-        process.send_signal(signal.SIGCONT)
-    resumed = time.monotonic()
-    during = site.observed.tally(stopped + 0.5, resumed)  # what was in flight has arrived by then
-    assert during.published == 0
-    assert wait_until(lambda: site.observed.tally(resumed, time.monotonic()).published >= 10, 20)
-    after = site.observed.tally(resumed, time.monotonic())
-    site.results['SIGSTOP 3 s, then the next 10+'] = after
-    assert after.frames_with_unmasked_head == 0 and after.fully_masked == 0
+    def test_a_stopped_pipeline_publishes_nothing_and_resumes_masked(self, site):
+        process = site.graph.of_executable('vision_pipeline')[0].process
+        process.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            wait_until(lambda: False, 3.0)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        resumed = time.monotonic()
+        during = site.observed.tally(stopped + 0.5, resumed)  # what was in flight has arrived by then
+        assert during.published == 0
+        assert wait_until(lambda: site.observed.tally(resumed, time.monotonic()).published >= 10, 20)
+        after = site.observed.tally(resumed, time.monotonic())
+        site.results['SIGSTOP 3 s, then the next 10+'] = after
+        assert after.frames_with_unmasked_head == 0 and after.fully_masked == 0
 
 
 # --- replay mode: the one bus input (image_raw) under attack ----------------------------------
