@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage
@@ -46,3 +47,18 @@ def test_header_stamp_big_endian():
 def test_not_a_cdr_header_is_refused(payload):
     with pytest.raises(CdrError, match='not a CDR message'):
         header_stamp_ns(payload)
+
+
+def test_detections_from_cdr_equal_those_from_the_message():
+    from std_msgs.msg import Header
+
+    from kaiserslautern_vss.detection.types import UNTRACKED, Detections
+    from kaiserslautern_vss.ros.detection_conversion import (detections_from_cdr, detections_to_msg,
+                                                             msg_to_detections)
+    detections = Detections(np.array([[10.0, 20.0, 50.0, 120.0], [0.0, 0.0, 5.5, 9.25]]), np.array([0.9, 0.4]),
+                            ('person', 'car'), np.array([7, UNTRACKED]))
+    msg = detections_to_msg(detections, Header(frame_id='cam01'))
+    from_cdr, from_msg = detections_from_cdr(serialize_message(msg)), msg_to_detections(msg)
+    assert from_cdr.labels == from_msg.labels == ('person', 'car')
+    assert np.allclose(from_cdr.boxes, from_msg.boxes) and np.allclose(from_cdr.scores, from_msg.scores)
+    assert from_cdr.track_ids.tolist() == from_msg.track_ids.tolist() == [7, UNTRACKED]

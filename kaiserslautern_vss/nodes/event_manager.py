@@ -45,7 +45,7 @@ from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, load_ru
 from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import cdr, qos
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.detection_conversion import detections_from_cdr
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
@@ -176,8 +176,7 @@ class EventManagerNode(Node):
     def _on_detections(self, camera_id: str, topic: str, payload: bytes) -> None:
         stamp = cdr.header_stamp_ns(payload)
         self.recorder.on_message(camera_id, topic, stamp, payload)
-        detections = msg_to_detections(deserialize_message(payload, Detection2DArray))
-        self._handle(self.engine.update(camera_id, stamp, detections))
+        self._handle(self.engine.update(camera_id, stamp, detections_from_cdr(payload)))
 
     def _on_manual_trigger(self, camera_id: str, request: Trigger.Request,
                            response: Trigger.Response) -> Trigger.Response:

@@ -7,6 +7,9 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
+from kaiserslautern_vss.events.bag_writer import vss_typestore
+
+DETECTION2D_ARRAY = 'vision_msgs/msg/Detection2DArray'
 
 
 def detections_to_msg(detections: Detections, header: Header) -> Detection2DArray:
@@ -43,3 +46,9 @@ def msg_to_detections(msg: Detection2DArray) -> Detections:
     if not labels:
         return Detections.empty()
     return Detections(np.array(boxes), np.array(scores), tuple(labels), np.array(track_ids))
+
+
+def detections_from_cdr(payload: bytes) -> Detections:
+    """:func:`msg_to_detections` of a serialized Detection2DArray (a ``raw=True`` subscription):
+    rosbags builds the few fields read here about three times faster than rclpy's message."""
+    return msg_to_detections(vss_typestore().deserialize_cdr(payload, DETECTION2D_ARRAY))
