@@ -27,7 +27,8 @@ from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, parse_flag
 from kaiserslautern_vss.bringup.graph import GraphConfigError
-from kaiserslautern_vss.bringup.processes import ProcessPlan, node_environment, plan_processes
+from kaiserslautern_vss.bringup.dds_environment import node_environment
+from kaiserslautern_vss.bringup.processes import ProcessPlan, plan_processes
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, should_respawn
 from kaiserslautern_vss.paths import PACKAGE_NAME
 
@@ -63,8 +64,7 @@ def _processes(context):
 
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
-        # Every node: discovery on this host, UDP on loopback, shared memory sized for frames;
-        # an operator's explicit setting wins.
+        # Every node: DDS on 127.0.0.1 and shared memory sized for frames (dds_environment.py).
         *[SetEnvironmentVariable(name, value) for name, value in node_environment().items()],
         *[DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
           for a in START_ARGUMENTS],

@@ -16,30 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kaiserslautern_vss.bringup.dds_environment import node_environment
 from kaiserslautern_vss.bringup.graph import (NodeSpec, group_command_arguments, group_executable, parameters_yaml,
                                               process_groups)
 from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG, RESPAWN_DELAY_S, should_respawn
-from kaiserslautern_vss.paths import fastdds_profile
-
-#: the environment every node runs in unless the caller's sets otherwise: discovery on this
-#: host only, the Fast DDS profile that binds UDP to loopback and sizes shared memory for frames
-NODE_ENVIRONMENT_DEFAULTS = {
-    'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-    'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
-    'FASTDDS_DEFAULT_PROFILES_FILE': str(fastdds_profile()),
-    'PYTHONUNBUFFERED': '1',
-}
-
-
-def node_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The :data:`NODE_ENVIRONMENT_DEFAULTS` variables as nodes get them: ``base``'s value
-    (default: this process's environment) where set, else the default."""
-    base = os.environ if base is None else base
-    return {name: base.get(name) or default for name, default in NODE_ENVIRONMENT_DEFAULTS.items()}
 
 
 def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The whole environment for node processes: ``base`` with :func:`node_environment`."""
+    """The whole environment for node processes: ``base`` (default: this process's) with
+    :func:`~kaiserslautern_vss.bringup.dds_environment.node_environment`."""
     env = dict(os.environ if base is None else base)
     return {**env, **node_environment(env)}
 

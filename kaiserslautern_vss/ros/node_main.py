@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -9,10 +10,9 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
+from kaiserslautern_vss.bringup.dds_environment import apply_node_environment
+from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
 from kaiserslautern_vss.parameters.spec import ParameterError
-
-#: exit status for a configuration the node refuses to start with
-EXIT_BAD_CONFIG = 2
 
 
 class StartupError(RuntimeError):
@@ -22,6 +22,7 @@ class StartupError(RuntimeError):
 def run_node(make_node: Callable[[], Node | Sequence[Node]], args: list[str] | None = None,
              threads: int = 1) -> int:
     """Run one node (or several in one process) until shutdown; returns the process exit status."""
+    apply_node_environment()  # DDS on this host only, however the node was started
     rclpy.init(args=args)
     nodes: list[Node] = []
     try:
@@ -37,6 +38,9 @@ def run_node(make_node: Callable[[], Node | Sequence[Node]], args: list[str] | N
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C reaches every process of the terminal and launch then forwards another SIGINT:
+        # the second must not cut the teardown (bags are closed here) short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
