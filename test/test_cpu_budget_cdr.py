@@ -62,3 +62,16 @@ def test_detections_from_cdr_equal_those_from_the_message():
     assert from_cdr.labels == from_msg.labels == ('person', 'car')
     assert np.allclose(from_cdr.boxes, from_msg.boxes) and np.allclose(from_cdr.scores, from_msg.scores)
     assert from_cdr.track_ids.tolist() == from_msg.track_ids.tolist() == [7, UNTRACKED]
+
+
+def test_sessions_never_spin_while_waiting():
+    from conftest import shared_file
+
+    from kaiserslautern_vss.detection.cpu_budget import NO_SPINNING
+    from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, OnnxDetector
+    from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector
+    detector = OnnxDetector(DetectorSettings(str(shared_file('models/yolox_nano.onnx')), intra_op_threads=2))
+    for session in (detector._session, CenterFaceDetector()._session):
+        options = session.get_session_options()
+        assert {key: options.get_session_config_entry(key) for key in NO_SPINNING} == NO_SPINNING
+    assert detector._session.get_session_options().intra_op_num_threads == 2

@@ -13,6 +13,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from kaiserslautern_vss.detection.class_names import ClassNamesError, class_names_for_model
+from kaiserslautern_vss.detection.cpu_budget import NO_SPINNING
 from kaiserslautern_vss.detection.grade import DetectorGrade
 from kaiserslautern_vss.detection.layouts import (Candidates, LayoutError, ModelLayout, class_count,
                                                   decode, parse_layout, recognise_layout)
@@ -127,6 +128,9 @@ def _open_session(settings: DetectorSettings) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    for key, value in NO_SPINNING.items():  # a busy box: waiting pool threads sleep, not spin
+        options.add_session_config_entry(key, value)
     requested = _choose_providers(settings.providers)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=requested)

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..detection.cpu_budget import NO_SPINNING
 from .errors import PrivacyInputError
 from .regions import check_image, clip_boxes
 
@@ -81,6 +82,8 @@ class CenterFaceDetector:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        for key, value in NO_SPINNING.items():  # a busy box: waiting pool threads sleep, not spin
+            options.add_session_config_entry(key, value)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         try:
