@@ -1,5 +1,6 @@
-"""The camera_driver node as a real process over real DDS, against a real RTSP server, a real HTTP
-MJPEG server (with basic auth, stopped and restarted) and a video file, several cameras in one process."""
+"""The camera_driver node in the real vision_pipeline process over real DDS, against a real RTSP
+server, a real HTTP MJPEG server (with basic auth, stopped and restarted) and a video file, several
+cameras in one process. The raw frames are watched through the commissioning switch publish_raw."""
 
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ class Observer:
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         with self.lock:
             for status in msg.status:
+                if not status.name.startswith('camera_driver:'):
+                    continue  # the detector and privacy node report per camera too
                 self.diagnostics[status.hardware_id] = status
                 self.diagnostic_texts.append(f'{status.message} {[(v.key, v.value) for v in status.values]}')
 
@@ -133,12 +136,17 @@ def _jpegs(count: int) -> list[bytes]:
 
 
 def _start_driver(tmp_path: Path, sections: dict[str, dict], env: dict[str, str], name: str) -> subprocess.Popen:
-    """camera_driver hosting every section's node, output captured in <name>.log."""
+    """vision_pipeline hosting every section's camera driver (raw frames on the bus), a detector and
+    a privacy node for their cameras; output captured in <name>.log."""
+    cameras = [values['camera_id'] for values in sections.values()]
+    nodes = {**{fqn: {**values, 'publish_raw': True} for fqn, values in sections.items()},
+             '/vss/detector': {'cameras': cameras, 'model_path': str(shared_file('models/yolox_nano.onnx'))},
+             '/vss/privacy': {'cameras': cameras, 'face_detection': False}}
     params = tmp_path / f'{name}.yaml'
     # JSON is YAML without anchors/aliases, which rcl's parser refuses.
-    params.write_text(json.dumps({fqn: {'ros__parameters': values} for fqn, values in sections.items()}))
+    params.write_text(json.dumps({fqn: {'ros__parameters': values} for fqn, values in nodes.items()}))
     log = open(tmp_path / f'{name}.log', 'w')
-    return subprocess.Popen([sys.executable, '-m', 'kaiserslautern_vss.nodes.camera_driver', *sections,
+    return subprocess.Popen([sys.executable, '-m', 'kaiserslautern_vss.nodes.vision_pipeline', *nodes,
                              '--ros-args', '--params-file', str(params)],
                             env=ros_environment({**os.environ, **env}), stdout=log, stderr=subprocess.STDOUT)
 
@@ -202,6 +210,15 @@ def test_frames_from_rtsp_mjpeg_and_file_with_increasing_stamps_and_configured_s
         assert observer.cameras[camera].sizes == sizes, camera
     file_stamps = observer.frames('camF')
     assert min(np.diff(file_stamps)) >= 0.19e9  # max_rate_hz 5 on a 10 fps file
+
+
+def test_raw_frames_on_the_bus_keep_the_camera_at_warn_and_say_why(running) -> None:
+    observer, _, _, log = running
+    assert wait_until(lambda: observer.value('camF', 'state') == 'streaming', 10)
+    status = observer.diagnostics['camF']
+    assert status.level == DiagnosticStatus.WARN
+    assert 'publish_raw is on: unmasked frames on /vss/camF/image_raw (commissioning only)' in status.message
+    assert 'publish_raw is on' in log.read_text()
 
 
 def test_camera_info_is_the_calibration_scaled_to_the_published_size(running) -> None:
