@@ -88,6 +88,10 @@ class SiteRun:
     def delivered(self) -> int:
         return sum(self.frames.values())
 
+    @property
+    def mean_jpeg_bytes(self) -> float:
+        return float(np.mean(self.jpeg_bytes)) if self.jpeg_bytes else 0.0
+
     def cpu_ms_per_frame(self, kind: str | None = None) -> float:
         cpu = sum(self.cpu_s.values()) if kind is None else self.cpu_s[kind]
         return 1e3 * cpu / max(1, self.delivered)
@@ -150,7 +154,8 @@ def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path) -> list
                           username="''", password_env="''", password_file="''")
         elif spec.executable == 'event_manager':
             values = dict(signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
-                          outbox_path=tmp / 'outbox.sqlite', mqtt_host="''", webhook_url="''")
+                          audit_key_file=tmp / 'audit.key', outbox_path=tmp / 'outbox.sqlite', mqtt_host="''",
+                          webhook_url="''")
         elif spec.executable == 'operator_console':  # loopback, self-signed, keys in tmp
             values = dict(bind_address='127.0.0.1', port=18443, tls_self_signed=True, tls_cert_file=tmp / 'cert.pem',
                           tls_key_file=tmp / 'console_key.pem', users_file=tmp / 'console_users.json',
@@ -336,9 +341,10 @@ def table(runs: list[SiteRun], bare_ms: float) -> str:
     row('peak RSS whole graph (PSS at end)', lambda r: f'{r.peak_rss / 2**20:.0f} MB ({r.pss / 2**20:.0f} MB)')
     row('pre-event buffers, event manager diagnostics',
         lambda r: 'not reported' if r.buffer_bytes is None else f'{r.buffer_bytes / 2**20:.1f} MB')
-    row(f'pre-event buffers, {len(runs[0].cameras)} cameras x {runs[0].pre_event_s:g} s at observed JPEG size', lambda r: (
-        f'{len(r.cameras) * r.pre_event_s * r.rate_hz * np.mean(r.jpeg_bytes or [0]) / 2**20:.1f} MB '
-        f'({np.mean(r.jpeg_bytes or [0]) / 1e3:.0f} kB/frame)'))
+    cameras, pre_event_s = len(runs[0].cameras), runs[0].pre_event_s
+    row(f'pre-event buffers, {cameras} cameras x {pre_event_s:g} s at the observed JPEG size',
+        lambda r: f'{cameras * pre_event_s * r.rate_hz * r.mean_jpeg_bytes / 2**20:.1f} MB '
+                  f'({r.mean_jpeg_bytes / 1e3:.0f} kB/frame)')
     return '\n'.join(['| ' + ' | '.join(header) + ' |', '| --- |' + ' ---: |' * len(runs),
                       *('| ' + ' | '.join(cells) + ' |' for cells in rows)])
 
@@ -355,10 +361,12 @@ def main() -> int:
     parser.add_argument('--config', type=Path, default=REPO / 'config' / 'site_rathausvorplatz.yaml',
                         help='site graph config (default: %(default)s)')
     parser.add_argument('--video', type=Path, default=None, help='what every camera plays (default: vtest.avi)')
-    parser.add_argument('--rates', default='5,10', help='camera rates in fps, one graph run each (default: %(default)s)')
+    parser.add_argument('--rates', default='5,10',
+                        help='camera rates in fps, one graph run each (default: %(default)s)')
     parser.add_argument('--warmup-s', type=float, default=10.0, help='seconds after every camera delivered, '
                         'before measuring (default: %(default)s)')
-    parser.add_argument('--measure-s', type=float, default=30.0, help='measured seconds per rate (default: %(default)s)')
+    parser.add_argument('--measure-s', type=float, default=30.0,
+                        help='measured seconds per rate (default: %(default)s)')
     parser.add_argument('--bare-s', type=float, default=6.0, help='seconds of the bare ONNX Runtime loop, '
                         'run before and after the graphs (default: %(default)s)')
     parser.add_argument('--log', type=Path, default=Path(tempfile.gettempdir()) / 'bench_site.log',
