@@ -150,5 +150,8 @@ def test_when_no_room_can_be_made_it_is_announced_everywhere(tmp_path, small_dis
     else:
         cut = read_manifest(Path(problem['bag_path']))
         assert cut['cut'] and cut['bag']['messages'] > 0
-    print(f'\nall evidence: {len(evidence)} incidents kept, incident {len(starts)} {problem["recording"]}: '
-          f'{problem["recording_problem"]}')
+    kept = '' if problem['bag_path'] is None else (
+        f' ({read_manifest(Path(problem["bag_path"]))["bag"]["messages"]} messages, '
+        f'{sum(p.stat().st_size for p in Path(problem["bag_path"]).iterdir())} bytes kept, signed)')
+    print(f'\nall evidence: {len(evidence)} incidents kept, incident {len(starts)} {problem["recording"]}{kept}: '
+          f'{problem["recording_problem"]}; free {shutil.disk_usage(small_disk).free} bytes')
