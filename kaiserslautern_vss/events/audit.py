@@ -7,8 +7,9 @@ nobody can edit, insert, reorder or re-chain lines. Dropping lines at the *end* 
 valid chain, so the head (entry count and last mac, itself keyed) is kept beside the log
 in ``<log>.head`` and replaced atomically under the same lock after the line is on disk;
 :meth:`AuditLog.verify` compares it with the log (a crash between the two leaves the log
-one append ahead of its head, which is accepted and put right by the next append). Replacing log and head together by an older copy of both is a
-rollback no single log can see; keep an off-host copy of the head if that matters.
+one append ahead of its head, which is accepted and put right by the next append).
+Replacing log and head together by an older copy of both is a rollback no single log can
+see; keep an off-host copy of the head if that matters.
 
 Older logs had an unkeyed SHA-256 chain (``hash`` instead of ``mac``). The first keyed
 append checks that chain and writes a ``migrate`` entry committing to its length and last
@@ -167,7 +168,8 @@ class AuditLog:
         try:
             head = json.loads(head_path(self.path).read_text(encoding='utf-8'))
         except FileNotFoundError:
-            return ['head missing: entries at the end may have been removed'] if any('mac' in e for e in entries) else []
+            keyed = any('mac' in entry for entry in entries)
+            return ['head missing: entries at the end may have been removed'] if keyed else []
         except (OSError, ValueError) as error:
             return [f'head unreadable: {error}']
         count, last = head.get('entries'), head.get('last')

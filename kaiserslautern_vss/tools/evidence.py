@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action == 'list':
         for incident in scan_incidents(args.path):
-            print(f'{"EVIDENCE" if incident.evidence else "        "} {"sealed  " if is_sealed(incident.path) else "UNSEALED"} '
-                  f'{incident.started.isoformat()} {incident.size_bytes / 1e6:8.1f} MB {incident.path.name}')
+            marks = ('EVIDENCE ' if incident.evidence else ' ' * 9) + ('sealed  ' if is_sealed(incident.path) else 'UNSEALED')
+            print(f'{marks} {incident.started.isoformat()} {incident.size_bytes / 1e6:8.1f} MB {incident.path.name}')
         return 0
     if not args.by.strip() or not args.why.strip():
         print('vss-evidence: --by and --why are required (they go into the audit log)', file=sys.stderr)

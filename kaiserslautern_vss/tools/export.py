@@ -52,7 +52,8 @@ def _plan(incident: Path) -> dict[str, Path]:
         raise ExportError(f'{incident} is not an incident folder (links are not followed)')
     files, others = folder_entries(incident)
     if others:
-        raise ExportError(f'refused, {incident} holds ' + ', '.join(f'{kind} {name}' for name, kind in sorted(others.items())))
+        found = ', '.join(f'{kind} {name}' for name, kind in sorted(others.items()))
+        raise ExportError(f'refused, {incident} holds {found}')
     return {name: path for name, path in files.items() if name not in (EVIDENCE_FILE, EVIDENCE_SIGNATURE_FILE)}
 
 
