@@ -149,3 +149,14 @@ def test_sealing_resumes_after_a_crash_anywhere_in_it(tmp_path, keys, crash_poin
     assert result.outcome == 'sealed' and verify_incident(folder, load_public_key(public)) == []
     assert not mcap.exists() and read_manifest(folder)['recovered'] is True
     assert read_manifest(folder)['bag']['messages'] == 20  # every buffered frame since 1 s before the start
+
+
+def test_a_folder_killed_before_any_message_reached_the_disk_is_removed(tmp_path, keys):
+    """No empty incident stays behind: the crash left a bag header only."""
+    key, _ = keys
+    root = tmp_path / 'recordings'
+    rec = recorder(root, pre_event_s=0.0)
+    folder = rec.on_incident(IncidentUpdate('start', incident()), T0)  # nothing buffered yet
+    assert folder.is_dir()  # and the process dies here: never closed
+    (result,) = recover_incidents(root, key)
+    assert result.outcome == 'removed' and not folder.exists()
