@@ -26,11 +26,14 @@ from servers.mjpeg_server import MjpegServer
 from test_camera_mjpeg import server_factory  # noqa: F401 - the fixture
 
 from kaiserslautern_vss.camera import http_sources
+from kaiserslautern_vss.camera.driver_config import config_problems
 from kaiserslautern_vss.camera.link_security import certificate_fingerprint
 from kaiserslautern_vss.camera.source_types import (AuthenticationError, InsecureLinkError, SourceConfigError,
                                                     SourceSettings)
 from kaiserslautern_vss.camera.sources import open_source
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
+from kaiserslautern_vss.parameters.camera_driver import PARAMETERS
+from kaiserslautern_vss.parameters.spec import validate_parameters
 
 USER, PASSWORD = 'live', 'Kl-Rathaus-2026!'
 PASSWORD_ENV = 'VSS_TEST_CAMERA_PASSWORD'
@@ -161,6 +164,15 @@ def test_tls_settings_are_checked_at_configuration(certs) -> None:
         open_source('https://127.0.0.1/record/current.jpg', settings(snapshot_rate_hz=1, tls_fingerprint='AB:CD'))
     with pytest.raises(SourceConfigError, match='scheme .http. is not encrypted'):
         open_source('http://127.0.0.1/mjpeg', settings(tls_ca_file=str(certs['camera'][0])))
+    # The same checks run when the bringup validates a site config, before any process starts.
+    values = validate_parameters(PARAMETERS, {'camera_id': 'cam01', 'tls_fingerprint': 'AB:CD',
+                                              'url': 'https://10.20.30.11/control/faststream.jpg?fps=10'}, 'test')
+    assert config_problems(values) == [
+        'https://10.20.30.11/control/faststream.jpg?fps=10 would deliver MxPEG: ask for full JPEG frames instead: '
+        '/control/faststream.jpg?stream=full&needlength&fps=<rate> (MxPEG, the faststream default, only MOBOTIX '
+        'software decodes)']
+    values['url'] += '&stream=full'
+    assert 'must be a SHA-256 fingerprint' in config_problems(values)[0]
 
 
 def test_wrong_password_is_reported_and_retried_only_a_few_times_per_window(camera_server,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from kaiserslautern_vss.camera.calibration import CalibrationError, CameraCalibration, load_calibration
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url, resolve_password
@@ -22,7 +23,7 @@ from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySource
 from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones, parse_zone_texts
 from kaiserslautern_vss.camera.source_types import FrameSource, SourceConfigError, SourceError, SourceSettings
-from kaiserslautern_vss.camera.sources import open_source
+from kaiserslautern_vss.camera.sources import NETWORK_SCHEMES, open_source
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
 from kaiserslautern_vss.paths import resolve_sample_url
 
@@ -101,7 +102,30 @@ def _check_id(values: Mapping[str, Any]) -> None:
     check_camera_id(values['camera_id'])
 
 
+def _settings(values: Mapping[str, Any]) -> SourceSettings:
+    return SourceSettings(
+        realtime=values['realtime'], loop=values['loop'], rtsp_transport=values['rtsp_transport'],
+        snapshot_rate_hz=values['snapshot_rate_hz'], max_width=values['max_width'],
+        max_height=values['max_height'], max_fps=values['max_rate_hz'], open_timeout_s=values['open_timeout_s'],
+        read_timeout_s=values['read_timeout_s'], username=values['username'],
+        password_env=values['password_env'], password_file=values['password_file'],
+        tls_ca_file=values['tls_ca_file'], tls_fingerprint=values['tls_fingerprint'],
+        allow_basic_over_plain=values['allow_basic_over_plain'])
+
+
+def _check_source(values: Mapping[str, Any]) -> None:
+    """URL and link settings (MxPEG instead of JPEG, a malformed fingerprint, TLS settings on a plain link)."""
+    url = values['url']
+    try:
+        if inline_secret(url) or urlsplit(url).scheme.lower() not in NETWORK_SCHEMES:
+            return  # secrets: reject_inline_secrets; local sources: opened when the driver is built
+        open_source(url, _settings(values))
+    except (SourceConfigError, ValueError) as error:
+        raise CameraConfigError(str(error)) from None
+
+
 _VALUE_CHECKS: tuple[Callable[[Mapping[str, Any]], object], ...] = (_check_id, _check_login, _check_backoff,
+                                                                    _check_source,
                                                                     _privacy_zones)
 
 
@@ -133,14 +157,7 @@ def _build(camera_id: str, values: Mapping[str, Any]) -> CameraDriverConfig:
     if problems:
         raise CameraConfigError('; '.join(problems))
     url = resolve_sample_url(values['url'])
-    settings = SourceSettings(
-        realtime=values['realtime'], loop=values['loop'], rtsp_transport=values['rtsp_transport'],
-        snapshot_rate_hz=values['snapshot_rate_hz'], max_width=values['max_width'],
-        max_height=values['max_height'], max_fps=values['max_rate_hz'], open_timeout_s=values['open_timeout_s'],
-        read_timeout_s=values['read_timeout_s'], username=values['username'],
-        password_env=values['password_env'], password_file=values['password_file'],
-        tls_ca_file=values['tls_ca_file'], tls_fingerprint=values['tls_fingerprint'],
-        allow_basic_over_plain=values['allow_basic_over_plain'])
+    settings = _settings(values)
     resolve_password(settings.password_env, settings.password_file)  # fail now, not on every reconnect
     _check_local_source(open_source(url, settings))
     return CameraDriverConfig(

@@ -37,6 +37,7 @@ __all__ = ['CountingSource', 'EndOfStream', 'Frame', 'FrameSource', 'HttpMjpegSo
            'SourceError', 'SourceSettings', 'TestPatternSource', 'V4l2Source', 'VideoFileSource', 'open_source']
 
 SCHEMES = ('file', 'rtsp', 'rtsps', 'http', 'https', 'v4l2', 'dir', 'testpattern')
+NETWORK_SCHEMES = ('rtsp', 'rtsps', 'http', 'https')
 
 
 def _query(query: str, url: str, allowed: set[str]) -> dict[str, float]:
