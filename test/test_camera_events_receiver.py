@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until
+from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera_events.receiver import (CameraEvent, IpNotifyReceiver, ReceiverConfigError,
                                                        ReceiverSettings)
 from kaiserslautern_vss.camera_events.secrets import load_secrets
@@ -134,6 +135,10 @@ def test_configuration_refuses_wildcard_addresses_and_weak_or_open_secrets(tmp_p
     for address in ('0.0.0.0', '::'):
         with pytest.raises(ReceiverConfigError, match='every interface'):
             ReceiverSettings(bind_address=address, port=8090, secrets={'cam01': SECRET})
+    # The bringup refuses it before any process starts.
+    site = Path(__file__).resolve().parents[1] / 'config' / 'site_rathausvorplatz.yaml'
+    with pytest.raises(GraphConfigError, match='/vss/camera_events: bind_address 0.0.0.0 would listen on every'):
+        load_graph(site, overrides={'/vss/camera_events': {'bind_address': '0.0.0.0'}})
     with pytest.raises(ReceiverConfigError, match='shorter than 16 bytes'):
         ReceiverSettings(bind_address='127.0.0.1', port=8090, secrets={'cam01': b'short'})
     (tmp_path / 'cam01.secret').write_bytes(SECRET + b'\n')

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
+from kaiserslautern_vss.camera_events.receiver import bind_address_problem
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
 from kaiserslautern_vss.detection.grade import required_model_problem
 from kaiserslautern_vss.events.rules import References, RuleConfigError, check_rules, read_rule_configs
@@ -185,6 +186,11 @@ def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]
     return [f'rules_file {rules_file}: {problem}' for problem in problems]
 
 
+def _camera_events_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    problem = bind_address_problem(values['bind_address'])
+    return [f'bind_address {problem}'] if problem else []
+
+
 def _nothing(values: Mapping[str, Any], site: _Site) -> list[str]:
     return []
 
@@ -193,4 +199,5 @@ _NODE_CHECKS: dict[str, Callable[[Mapping[str, Any], _Site], list[str]]] = {
     'camera_driver': _camera_driver_problems,
     'detector': _detector_problems,
     'event_manager': _event_manager_problems,
+    'camera_events': _camera_events_problems,
 }

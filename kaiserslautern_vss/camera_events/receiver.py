@@ -53,6 +53,17 @@ class CameraEvent:
     received_ns: int  # time.time_ns() on arrival
 
 
+def bind_address_problem(bind_address: str) -> str:
+    """Why the receiver must not listen on ``bind_address``, or ''."""
+    try:
+        address = ipaddress.ip_address(bind_address)
+    except ValueError:
+        return f'must be an IP address of the camera network interface, got {bind_address!r}'
+    if address.is_unspecified:
+        return f'{bind_address} would listen on every interface; give the address of the camera network interface'
+    return ''
+
+
 @dataclass(frozen=True)
 class ReceiverSettings:
     bind_address: str
@@ -65,14 +76,9 @@ class ReceiverSettings:
     request_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        try:
-            address = ipaddress.ip_address(self.bind_address)
-        except ValueError:
-            raise ReceiverConfigError(f'bind_address must be an IP address of the camera network interface, '
-                                      f'got {self.bind_address!r}') from None
-        if address.is_unspecified:
-            raise ReceiverConfigError(f'bind_address {self.bind_address} would listen on every interface; give '
-                                      f'the address of the camera network interface')
+        problem = bind_address_problem(self.bind_address)
+        if problem:
+            raise ReceiverConfigError(f'bind_address {problem}')
         if not 0 <= self.port <= 65535:
             raise ReceiverConfigError(f'port must be 0..65535, got {self.port}')
         if not self.secrets:
