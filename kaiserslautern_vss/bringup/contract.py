@@ -28,7 +28,7 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
 #: graph-wide topics each executable publishes
 GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
     'camera_driver': {},
-    'detector': {},
+    'detector': {EVENTS: 'std_msgs/msg/String'},  # its start-up information: model and grade
     'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'camera_events': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.factory import create_detector_pool
+from kaiserslautern_vss.detection.grade import detector_info_json
 from kaiserslautern_vss.detection.motion import MotionGateSettings
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError, OnnxDetector
 from kaiserslautern_vss.detection.scheduler import DetectionScheduler, SchedulerSettings, default_session_count
@@ -29,7 +30,7 @@ from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
-from kaiserslautern_vss.ros.topics import camera_topic
+from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: a camera silent this long is reported (it simply leaves the batches meanwhile)
 STALE_CAMERA_S = 5.0
@@ -44,11 +45,17 @@ class DetectorNode(Node):
             settings = detector_settings(params)
             sessions = params['sessions'] or default_session_count(settings.intra_op_threads,
                                                                    cameras=len(params['cameras']))
-            self.detectors, description = create_detector_pool(settings, sessions, params['allow_hog_fallback'])
+            self.detectors, self.description = create_detector_pool(
+                settings, sessions, params['allow_hog_fallback'], params['require_privacy_grade_model'])
         except (DetectorSettingsError, ModelLoadError) as error:
             super().destroy_node()
             raise StartupError(f'detector: {error}') from error
-        self.get_logger().info(f'detector: {description}')
+        self.grade = self.detectors[0].grade
+        self.get_logger().info(f'detector: {self.description}; grade {self.grade.value}')
+        # Late joiners (console, alert bridges, recordings) learn what the masking relies on.
+        self.info_pub = self.create_publisher(String, EVENTS, qos.LATCHED)
+        self.info_pub.publish(String(data=detector_info_json(
+            self.get_fully_qualified_name(), self.description, self.grade, params['cameras'])))
         self.publishers_by_camera = {
             camera_id: self.create_publisher(Detection2DArray, camera_topic(camera_id, 'detections'),
                                              qos.RELIABLE)
@@ -87,7 +94,9 @@ class DetectorNode(Node):
         if self.scheduler is None:
             return {}
         now_s = self.get_clock().now().nanoseconds * 1e-9
-        report = {}
+        level, grade_text = ((OK, 'privacy-grade') if self.grade.privacy_grade
+                             else (WARN, 'NOT privacy-grade, privacy masks conservatively'))
+        report = {'model': (level, f'{grade_text}: {self.description}', {'grade': self.grade.value})}
         for camera_id, stats in self.scheduler.stats().items():
             published_before, then_s = self.previous_published.get(camera_id, (stats.published, now_s))
             self.previous_published[camera_id] = (stats.published, now_s)

@@ -23,13 +23,15 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
-from kaiserslautern_vss.parameters.privacy import PARAMETERS, privacy_settings
+from kaiserslautern_vss.detection.grade import DetectorGrade
+from kaiserslautern_vss.parameters.privacy import PARAMETERS, conservative_settings, privacy_settings
 from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
 from kaiserslautern_vss.pipeline.stamp_window import StampWindow
 from kaiserslautern_vss.pipeline.vision import (MALFORMED, REPAIRED, PipelineOutput, PipelineSettings,
                                                 Problem, VisionPipeline)
 from kaiserslautern_vss.privacy.annotation import OpenIncidents, annotate
-from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacyConfigError
+from kaiserslautern_vss.privacy.anonymizer import PrivacyConfigError
+from kaiserslautern_vss.privacy.conservative import FrameMasker, anonymizer_for, masking_mode
 from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 from kaiserslautern_vss.ros import qos
@@ -63,15 +65,22 @@ class PrivacyNode(Node):
         self.published = dict.fromkeys(self.cameras, 0)
         self.bus_cameras: list[str] = []
         self.pipeline: VisionPipeline | None = None
+        self.masking_mode = ''
         self.throttle = ReasonThrottle()
         # Open incidents are drawn into the commissioning view of their camera.
         self.open_incidents = OpenIncidents()
         self.create_subscription(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
 
-    def anonymizer(self) -> Anonymizer:
-        """A fresh anonymizer (one per camera: it remembers that camera's recent masks)."""
-        return Anonymizer(self.masking, self.face_detector)
+    def anonymizers(self, grade: DetectorGrade) -> dict[str, FrameMasker]:
+        """A fresh anonymizer per camera (it remembers that camera's recent masks): the policy's
+        behind a privacy-grade detector, else the conservative one; the mode shows in diagnostics."""
+        self.masking_mode = masking_mode(grade, self.masking)
+        if not grade.privacy_grade:
+            self.get_logger().warning(f'detector is not privacy-grade: masking {self.masking_mode}')
+        conservative = conservative_settings(self.settings)
+        return {camera_id: anonymizer_for(grade, self.masking, self.face_detector, conservative)
+                for camera_id in self.cameras}
 
     def pipeline_settings(self, detector_labels: frozenset[str]) -> PipelineSettings:
         person = self.masking.person_labels[0] if self.masking.person_labels else 'person'
@@ -148,6 +157,7 @@ class PrivacyNode(Node):
                                 sorted({**counts.failed_closed, **counts.refused}.items()))
             message = f'{failed} frames failed closed, {refused} refused' + (f' ({reasons})' if reasons else '')
             report[camera_id] = (level, message, {
+                'masking': self.masking_mode,
                 'input': 'image_raw topic (replay)' if camera_id in self.bus_cameras else 'camera driver',
                 'published': self.published[camera_id], 'masked': counts.masked, 'fail_closed': failed,
                 **{f'fail_closed: {reason}': n for reason, n in sorted(counts.failed_closed.items())},

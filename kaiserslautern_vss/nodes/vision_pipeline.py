@@ -93,7 +93,7 @@ def _wire(drivers: list[CameraDriverNode], detector: DetectorNode, privacy: Priv
             detector.publish(result.camera_id, result.detections, result.context)
         privacy.publish(result)
 
-    pipeline = VisionPipeline(detector.detectors, {c: privacy.anonymizer() for c in privacy.cameras},
+    pipeline = VisionPipeline(detector.detectors, privacy.anonymizers(detector.grade),
                               detector.scheduler_settings, privacy.pipeline_settings(detector.labels),
                               output, privacy.now_ns, privacy.report)
     detector.attach(pipeline.scheduler)

@@ -5,7 +5,7 @@ very frame a moment ago, in the same worker thread. Nothing another process publ
 reach it, so no forged, empty or late message can make a frame less masked.
 
     submit(frame) --stamp window--> DetectionScheduler --worker--> validate detections
-        -> Anonymizer (policy masks) --> output(PipelineOutput)
+        -> anonymizer (policy masks, or conservative ones) --> output(PipelineOutput)
 
 Overload is met before any work: each camera has a one-frame slot in the scheduler and a
 newer frame replaces a waiting one (shed, counted). A frame is failed closed (fully masked,
@@ -28,7 +28,7 @@ from kaiserslautern_vss.detection.factory import Detector
 from kaiserslautern_vss.detection.scheduler import DetectionResult, DetectionScheduler, SchedulerSettings
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.pipeline.stamp_window import NS_PER_S, StampWindow
-from kaiserslautern_vss.privacy.anonymizer import Anonymizer
+from kaiserslautern_vss.privacy.conservative import FrameMasker
 from kaiserslautern_vss.privacy.detection_validation import ValidationSettings, sanitize_detections
 
 INFERENCE_FAILED = 'inference failed'
@@ -92,7 +92,7 @@ class _Submitted:
 
 
 class _Camera:
-    def __init__(self, anonymizer: Anonymizer) -> None:
+    def __init__(self, anonymizer: FrameMasker) -> None:
         self.anonymizer = anonymizer
         self.submitted = 0
         self.masked = 0
@@ -107,7 +107,7 @@ class VisionPipeline:
     ``clock_ns`` is the node's clock (simulated time in a replay); ``output`` and ``report``
     are called from worker threads, for one camera at a time and in frame order."""
 
-    def __init__(self, detectors: Sequence[Detector], anonymizers: Mapping[str, Anonymizer],
+    def __init__(self, detectors: Sequence[Detector], anonymizers: Mapping[str, FrameMasker],
                  scheduler_settings: SchedulerSettings, settings: PipelineSettings,
                  output: Callable[[PipelineOutput], None], clock_ns: Callable[[], int],
                  report: Callable[[Problem], None] = lambda problem: None) -> None:
