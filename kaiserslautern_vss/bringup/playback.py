@@ -1,7 +1,7 @@
 """What a replay publishes and when: ROS-free planning for vss-replay.
 
 A bag's image topics are mapped to the graph's input ``/vss/<cam>/image_raw`` so the
-detector, privacy node and rules run again on recorded footage. Incident bags hold
+vision pipeline (detection, masking) and rules run again on recorded footage. Incident bags hold
 ``image_anonymized/compressed`` (never raw images): those are decoded and fed in, so a
 replayed incident is already anonymised footage, masked a second time.
 """

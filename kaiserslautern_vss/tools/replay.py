@@ -5,7 +5,11 @@
 Images go to /vss/<cam>/image_raw (compressed ones decoded to bgr8), so detection,
 masking and rules run again on recorded footage; detections and events in the bag are
 not replayed (the graph computes them again). Incident bags only hold anonymised images:
-what is replayed from them is already anonymised and gets masked a second time.
+what is replayed from them is already anonymised and gets masked a second time. The
+graph reads image_raw only for cameras whose driver it does not host (start it with
+``--no-camera-drivers``): the vision pipeline then takes these frames as its camera input,
+detects and masks them like camera frames, and refuses frames stamped outside its
+stamp window (so with ``--clock`` it must run on /clock, ``--use-sim-time``).
 
 Timing is the bag's own. With --clock the messages keep their recorded stamps and
 /clock (rosgraph_msgs/Clock) publishes bag time: start the graph with use_sim_time
@@ -37,10 +41,10 @@ from kaiserslautern_vss.ros.topics import camera_topic
 
 CLOCK_PERIOD_S = 0.02
 CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-#: image_raw subscribers of a running graph: the detector and the privacy node
-GRAPH_IMAGE_SUBSCRIBERS = 2
-#: detections subscribers of a running graph: the privacy node and the event manager
-GRAPH_DETECTION_SUBSCRIBERS = 2
+#: image_raw subscribers of a running graph: the vision pipeline's replay input
+GRAPH_IMAGE_SUBSCRIBERS = 1
+#: detections subscribers of a running graph: the event manager
+GRAPH_DETECTION_SUBSCRIBERS = 1
 _MESSAGE_CLASSES = {'sensor_msgs/msg/Image': Image, COMPRESSED: CompressedImage, CAMERA_INFO: CameraInfo}
 
 
@@ -59,7 +63,7 @@ class Replayer:
         self.undecodable = 0
 
     def wait_for_graph(self, timeout_s: float) -> bool:
-        """Until every replayed camera's detector, privacy node and event manager listen."""
+        """Until every replayed camera's vision pipeline and event manager listen."""
         def ready() -> bool:
             return all(self.node.count_subscribers(camera_topic(c, 'image_raw')) >= GRAPH_IMAGE_SUBSCRIBERS
                        and self.node.count_subscribers(camera_topic(c, 'detections')) >= GRAPH_DETECTION_SUBSCRIBERS
