@@ -17,7 +17,7 @@ DIAGNOSTICS = '/diagnostics'
 
 #: per-camera topics each executable publishes: name -> ROS type
 CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
-    'camera_driver': {'image_raw': IMAGE, 'camera_info': 'sensor_msgs/msg/CameraInfo'},
+    'camera_driver': {'camera_info': 'sensor_msgs/msg/CameraInfo'},
     'detector': {'detections': 'vision_msgs/msg/Detection2DArray'},
     'privacy': {'image_anonymized': IMAGE, 'image_anonymized/compressed': COMPRESSED,
                 'image_annotated': IMAGE},
@@ -25,10 +25,13 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
     'camera_events': {'alarm': 'std_msgs/msg/String'},
     'operator_console': {},  # serves HTTPS, publishes nothing
 }
+#: per-camera topics a camera driver publishes only with its commissioning switch publish_raw
+RAW_OUTPUTS = {'image_raw': IMAGE}
 #: graph-wide topics each executable publishes
 GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
-    'camera_driver': {},
-    'detector': {EVENTS: 'std_msgs/msg/String'},  # its start-up information: model and grade
+    'camera_driver': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
+    'detector': {EVENTS: 'std_msgs/msg/String',  # its start-up information: model and grade
+                 DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'camera_events': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
@@ -48,9 +51,9 @@ def published_topics(specs: Iterable[NodeSpec]) -> dict[str, str]:
     """Topic -> ROS type of everything the graph publishes."""
     topics: dict[str, str] = {}
     for spec in specs:
+        outputs = {**CAMERA_OUTPUTS[spec.executable], **(RAW_OUTPUTS if spec.parameters.get('publish_raw') else {})}
         for camera in served_cameras(spec):
-            topics.update({camera_topic(camera, name): msgtype
-                           for name, msgtype in CAMERA_OUTPUTS[spec.executable].items()})
+            topics.update({camera_topic(camera, name): msgtype for name, msgtype in outputs.items()})
         topics.update(GLOBAL_OUTPUTS[spec.executable])
     return topics
 
