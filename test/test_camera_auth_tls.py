@@ -25,7 +25,7 @@ from servers.alert_receivers import self_signed_cert
 from servers.mjpeg_server import MjpegServer
 from test_camera_mjpeg import server_factory  # noqa: F401 - the fixture
 
-from kaiserslautern_vss.camera import http_sources
+from kaiserslautern_vss.camera import http_client
 from kaiserslautern_vss.camera.driver_config import config_problems
 from kaiserslautern_vss.camera.link_security import certificate_fingerprint
 from kaiserslautern_vss.camera.source_types import (AuthenticationError, InsecureLinkError, SourceConfigError,
@@ -196,7 +196,7 @@ def test_wrong_password_is_reported_and_retried_only_a_few_times_per_window(came
 
 def test_health_clock_offset_resolution_and_rate_changes(camera_server, password,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_sources, 'CLOCK_CHECK_S', 0.5)
+    monkeypatch.setattr(http_client, 'CLOCK_CHECK_S', 0.5)
     server = camera_server(credentials=(USER, password), auth='digest', clock_offset_s=+10.0, fps=20)
     camera = SupervisedCamera(lambda: open_source(server.url_for(STREAM), settings()), rate_window_s=1.0,
                               clock_offset_warn_s=2.0, name='cam-health')

@@ -8,11 +8,15 @@ from pathlib import Path
 
 import cv2
 import pytest
+from conftest import wait_until
 from servers.alert_receivers import self_signed_cert
 from servers.rtsp_process import RtspServer, gstreamer_missing
 from servers.rtsp_recorder import RecordingRtspCamera
 from test_camera_auth_tls import fingerprint_of, server_tls
 
+from kaiserslautern_vss.camera import http_client
+from kaiserslautern_vss.camera.link_security import LinkPolicy
+from kaiserslautern_vss.camera.rtsp_guard import RtspGuard
 from kaiserslautern_vss.camera.source_types import AuthenticationError, InsecureLinkError
 from kaiserslautern_vss.camera.sources import RtspSource, SourceError, SourceSettings, open_source
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
@@ -195,3 +199,15 @@ def test_digest_login_works_and_a_wrong_password_is_named(gstreamer, login, monk
         assert 'wrong' not in str(error.value)
     finally:
         server.stop()
+
+
+def test_the_guard_asks_the_camera_clock_regularly_without_credentials(recorder, monkeypatch) -> None:
+    monkeypatch.setattr(http_client, 'CLOCK_CHECK_S', 0.2)
+    camera = recorder(clock_offset_s=-30.0)
+    guard = RtspGuard(camera.url(), LinkPolicy.for_url('rtsp', SourceSettings()), camera.url(), 2.0)
+    try:
+        assert wait_until(lambda: guard.clock_offset_s is not None, 5.0)
+    finally:
+        guard.close()
+    assert -31.6 < guard.clock_offset_s < -28.4
+    assert camera.received.startswith(b'OPTIONS ') and b'Authorization' not in camera.received

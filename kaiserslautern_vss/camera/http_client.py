@@ -22,6 +22,7 @@ from kaiserslautern_vss.camera.link_security import Authenticator, Challenge, Li
 from kaiserslautern_vss.camera.source_types import AuthenticationError, InsecureLinkError, SourceError
 
 USER_AGENT = 'kaiserslautern_vss'
+CLOCK_CHECK_S = 60.0  # a stream's Date is from its start: the camera's clock is asked again this often
 
 
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):

@@ -17,6 +17,7 @@ import time
 from email.message import Message
 from urllib.parse import urlsplit
 
+from kaiserslautern_vss.camera import http_client
 from kaiserslautern_vss.camera.credentials import mask_url, resolve_password, split_credentials
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.http_client import CameraHttpClient
@@ -29,7 +30,6 @@ from kaiserslautern_vss.camera.probe import tcp_probe
 from kaiserslautern_vss.camera.source_types import SourceCounters, SourceError, SourceSettings
 
 CHUNK_BYTES = 64 * 1024
-CLOCK_CHECK_S = 60.0  # a stream's Date header is from its start: the camera's clock is asked again this often
 MOBOTIX_FULL_JPEG_HINT = ('ask for full JPEG frames instead: /control/faststream.jpg?stream=full&needlength&fps=<rate> '
                           '(MxPEG, the faststream default, only MOBOTIX software decodes)')
 
@@ -162,13 +162,13 @@ class HttpMjpegSource(_HttpJpegSource):
         return f'not an MJPEG stream (Content-Type {content_type!r}); for snapshots set snapshot_rate_hz'
 
     def _produce(self) -> None:
-        next_clock_check = time.monotonic() + CLOCK_CHECK_S
+        next_clock_check = time.monotonic() + http_client.CLOCK_CHECK_S
         while not self._stop.is_set():
             chunk = self._response.read1(CHUNK_BYTES)
             if not chunk:
                 raise SourceError(f'{self.describe()}: server closed the stream')
             if time.monotonic() >= next_clock_check:
-                next_clock_check = time.monotonic() + CLOCK_CHECK_S
+                next_clock_check = time.monotonic() + http_client.CLOCK_CHECK_S
                 threading.Thread(target=self._client.ask_time, args=(self.settings.open_timeout_s,),
                                  name='camera-clock', daemon=True).start()
             for jpeg in self._parser.feed(chunk):

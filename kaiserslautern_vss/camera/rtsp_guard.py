@@ -10,7 +10,9 @@ Every RTSP request FFmpeg sends passes through :class:`RtspFramer`; one that car
 ``Authorization: Basic`` on a link where the policy refuses Basic is never forwarded: the
 connection is cut and :attr:`RtspGuard.verdict` says why. The camera's answers are read until
 the stream plays, for its ``Date`` (clock offset) and for a ``401`` to credentials (wrong
-password). Interleaved RTP (``$`` frames) passes unchanged.
+password). Interleaved RTP (``$`` frames) passes unchanged. While the stream plays, the camera's
+clock is asked again every ``CLOCK_CHECK_S`` with an ``OPTIONS`` request of its own (no
+credentials).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from kaiserslautern_vss.camera import http_client
 from kaiserslautern_vss.camera.http_client import camera_clock_offset_s
 from kaiserslautern_vss.camera.link_security import LinkPolicy
 from kaiserslautern_vss.camera.probe import DEFAULT_PORTS
@@ -88,6 +91,7 @@ class RtspGuard:
         self.verdict: SourceError | None = None  # why the camera link was cut (InsecureLinkError) or refused us
         self.clock_offset_s: float | None = None
         threading.Thread(target=self._accept, name='rtsp-guard', daemon=True).start()
+        threading.Thread(target=self._ask_time_regularly, name='rtsp-guard-clock', daemon=True).start()
 
     @property
     def local_url(self) -> str:
@@ -117,6 +121,18 @@ class RtspGuard:
                 return  # closed
             threading.Thread(target=self._serve, args=(self._keep(client),), name='rtsp-guard-conn',
                              daemon=True).start()
+
+    def _ask_time_regularly(self) -> None:
+        while not self._closed.wait(http_client.CLOCK_CHECK_S):
+            try:
+                with self._connect() as camera:
+                    camera.sendall(f'OPTIONS rtsp://{self._host}:{self._port}{self._path} RTSP/1.0\r\nCSeq: 1\r\n'
+                                   f'User-Agent: {http_client.USER_AGENT}\r\n\r\n'.encode())
+                    answer = RtspFramer().feed(camera.recv(MAX_HEADER_BYTES))
+                if answer:
+                    self._inspect_response(answer[0], answered_login=False)
+            except (OSError, ValueError, InsecureLinkError):
+                pass  # the stream's own connection is what counts; a failing camera shows there
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((self._host, self._port), timeout=self.timeout_s)

@@ -1,18 +1,23 @@
 """A fake RTSP camera on 127.0.0.1 that records every byte it receives: what an attacker impersonating a
 camera would collect. It answers OPTIONS and asks every DESCRIBE for a login with the configured
-challenge (Basic by default), never lets anyone in; optionally over TLS (``rtsps``)."""
+challenge (Basic by default), never lets anyone in; optionally over TLS (``rtsps``). Its ``Date``
+is ``clock_offset_s`` off (a camera without time sync)."""
 
 from __future__ import annotations
 
 import socket
 import ssl
 import threading
+import time
+from email.utils import formatdate
 
 
 class RecordingRtspCamera:
-    def __init__(self, challenge: str = 'Basic realm="MOBOTIX Camera User"', tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, challenge: str = 'Basic realm="MOBOTIX Camera User"', tls: ssl.SSLContext | None = None,
+                 clock_offset_s: float = 0.0) -> None:
         self.challenge = challenge
         self.tls = tls
+        self.clock_offset_s = clock_offset_s
         self.received = bytearray()
         self.connections = 0
         self._listener = socket.create_server(('127.0.0.1', 0))
@@ -58,6 +63,7 @@ class RecordingRtspCamera:
         cseq = next((line.split(':', 1)[1].strip() for line in request.split('\r\n')
                      if line.lower().startswith('cseq:')), '0')
         if method == 'OPTIONS':
-            return (f'RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n'
-                    f'\r\n').encode()
+            date = formatdate(time.time() + self.clock_offset_s, usegmt=True)
+            return (f'RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nDate: {date}\r\n'
+                    f'Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n').encode()
         return f'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: {self.challenge}\r\n\r\n'.encode()
