@@ -77,7 +77,7 @@ class PrivacyNode(Node):
         behind a privacy-grade detector, else the conservative one; the mode shows in diagnostics."""
         self.masking_mode = masking_mode(grade, self.masking)
         if not grade.privacy_grade:
-            self.get_logger().warning(f'detector is not privacy-grade: masking {self.masking_mode}')
+            self.get_logger().warning(f'masking {self.masking_mode}')
         conservative = conservative_settings(self.settings)
         return {camera_id: anonymizer_for(grade, self.masking, self.face_detector, conservative)
                 for camera_id in self.cameras}

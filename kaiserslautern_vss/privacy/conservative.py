@@ -111,15 +111,16 @@ def mask_region(image_bgr: np.ndarray, region: np.ndarray, method: MaskMethod, s
     """Masks the pixels of ``image_bgr`` under the boolean ``region`` in place; returns the boxes
     of its connected parts. Each part is masked as its whole box would be (blocks as coarse as
     that box warrants), but only the pixels of the part are replaced."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
-    x, y, w, h = (stats[1:, index].astype(np.float32) for index in
-                  (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
-    boxes = np.stack([x, y, x + w, y + h], axis=1)
-    if len(boxes):
-        masked = image_bgr.copy()
-        apply_masks(masked, boxes, method, strength)
-        image_bgr[region] = masked[region]
-    return boxes
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+    boxes = []
+    for label, (x, y, width, height, _) in enumerate(stats[1:], start=1):
+        window = image_bgr[y:y + height, x:x + width]
+        masked = window.copy()
+        apply_masks(masked, np.array([[0, 0, width, height]], np.float32), method, strength)
+        part = labels[y:y + height, x:x + width] == label
+        window[part] = masked[part]
+        boxes.append((x, y, x + width, y + height))
+    return np.array(boxes, np.float32).reshape(-1, 4)
 
 
 class ConservativeAnonymizer:
