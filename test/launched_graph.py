@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
+from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from conftest import wait_until
@@ -89,10 +91,11 @@ class LaunchedGraph:
         return time.monotonic() - started
 
     def left_behind(self) -> list[str]:
-        """Processes launch started that still run, and temporary files it left."""
+        """Processes launch started that still run, and the package's temporary folders
+        (vss-launch-*, vss-params-*) left in TMPDIR."""
         alive = [f'pid {pid}: {" ".join(p.cmdline())}' for pid, p in self.seen.items()
                  if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        return alive + [str(path) for path in self.tmp.iterdir()]
+        return alive + [str(path) for path in self.tmp.glob('vss-*')]
 
     def __enter__(self) -> LaunchedGraph:
         return self
@@ -134,23 +137,28 @@ class GraphProbe:
         assert came_up and expected <= self.node_names(), \
             f'missing nodes {sorted(expected - self.node_names())}; launch output:\n{launched.output()[-4000:]}'
 
-    def _call(self, future, timeout_s: float) -> Any:
-        assert wait_until(future.done, timeout_s, step=self.spin), 'no answer from the graph'
-        return future.result()
+    def _call(self, send: Callable[[], Future], timeout_s: float) -> Any:
+        """Send until answered: a request sent before the server's (re)start is never seen."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            future = send()
+            if wait_until(future.done, min(5.0, timeout_s), step=self.spin):
+                return future.result()
+            assert time.monotonic() < deadline, 'no answer from the graph'
 
     def parameters(self, fqn: str, names: list[str], timeout_s: float = 30.0) -> dict[str, Any]:
         if fqn not in self._parameter_clients:
             self._parameter_clients[fqn] = AsyncParameterClient(self.node, fqn)
         client = self._parameter_clients[fqn]
         assert client.wait_for_services(timeout_sec=timeout_s), f'{fqn} offers no parameter services'
-        response = self._call(client.get_parameters(names), timeout_s)
+        response = self._call(lambda: client.get_parameters(names), timeout_s)
         return {name: parameter_value_to_python(value) for name, value in zip(names, response.values)}
 
     def trigger(self, service: str, timeout_s: float = 30.0) -> Trigger.Response:
         client = self.node.create_client(Trigger, service)
         try:
             assert client.wait_for_service(timeout_sec=timeout_s), f'no service {service}'
-            return self._call(client.call_async(Trigger.Request()), timeout_s)
+            return self._call(lambda: client.call_async(Trigger.Request()), timeout_s)
         finally:
             self.node.destroy_client(client)
 
