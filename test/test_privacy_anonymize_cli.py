@@ -1,4 +1,5 @@
-"""vss-anonymize on real files: a still (messi5.jpg), a folder, a vtest.avi clip, bad input."""
+"""vss-anonymize on real files: a still (messi5.jpg), a folder, a vtest.avi clip, bad input, and
+without a detection model (conservative masking, or refused where the config requires a model)."""
 
 from __future__ import annotations
 
@@ -46,10 +47,11 @@ def detail_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
 
 
-def test_still_image_face_unrecognisable_and_rest_untouched(tmp_path, person_detector):
+def test_still_image_face_unrecognisable_and_rest_untouched(tmp_path, person_detector, capsys):
     source = shared_file('data/messi5.jpg')
     output = tmp_path / 'messi.png'  # lossless, so untouched pixels compare exactly
     assert main([str(source), '-o', str(output)]) == 0
+    assert 'masking policy heads' in capsys.readouterr().out
     raw, masked = cv2.imread(str(source)), cv2.imread(str(output))
     assert masked.shape == raw.shape
     x1, y1, x2, y2 = MESSI_FACE
@@ -142,3 +144,42 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path, capsys, arguments, 
     argv = [str(tmp_path / a.format(**paths)) if not a.startswith('-') else a for a in arguments]
     assert main(argv) == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_model_anywhere(tmp_path, monkeypatch):
+    """No detection model in any place the search looks (as on a fresh machine without ../shared)."""
+    (tmp_path / 'no_shared').mkdir()
+    monkeypatch.setenv('VSS_SHARED_DIR', str(tmp_path / 'no_shared'))
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    monkeypatch.delenv('VSS_MODEL_DIR', raising=False)
+
+
+def test_without_a_model_the_conservative_policy_masks_and_says_so(tmp_path, capsys, no_model_anywhere):
+    still = shared_file('data/messi5.jpg')
+    assert main([str(still), '-o', str(tmp_path / 'messi.png')]) == 0
+    summary = capsys.readouterr().out
+    assert 'masking conservative: everything that moved recently + detected persons + faces' in summary
+    raw, masked = cv2.imread(str(still)), cv2.imread(str(tmp_path / 'messi.png'))
+    assert (raw != masked).any(axis=2).mean() > 0.9  # no motion history in a still: masked entirely
+    clip = tmp_path / 'clip.mkv'
+    raw_frames = vtest_frames(CLIP_FRAMES + 10, start=300)
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*'FFV1'), 10.0, (768, 576))
+    for frame in raw_frames:
+        writer.write(frame)
+    writer.release()
+    assert main([str(clip), '-o', str(tmp_path / 'anonymized.mkv')]) == 0
+    assert 'masking conservative' in capsys.readouterr().out
+    capture = cv2.VideoCapture(str(tmp_path / 'anonymized.mkv'))
+    masked_frames = [capture.read()[1] for _ in raw_frames]
+    # Once the background is known, only what moves (and persons, faces) is masked, not the scene.
+    unchanged = (raw_frames[-1] == masked_frames[-1]).all(axis=2).mean()
+    assert 0.5 < unchanged < 0.99
+
+
+def test_without_a_model_a_config_requiring_one_is_refused(tmp_path, capsys, no_model_anywhere):
+    still = shared_file('data/messi5.jpg')
+    site = REPO_ROOT / 'config' / 'site_rathausvorplatz.yaml'
+    assert main([str(still), '-o', str(tmp_path / 'messi.png'), '--config', str(site)]) == EXIT_BAD_INPUT
+    assert 'require_privacy_grade_model is set but there is no privacy-grade detection model' in capsys.readouterr().err
+    assert not (tmp_path / 'messi.png').exists()
