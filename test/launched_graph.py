@@ -46,8 +46,9 @@ def _default_sigint() -> None:
 
 
 class LaunchedGraph:
-    """``command`` (e.g. ``ros2 launch kaiserslautern_vss vss.launch.py``) in a subprocess whose
-    temporary files go to ``tmp_path/tmp``, so a test can see that none is left behind."""
+    """``command`` (e.g. ``ros2 launch kaiserslautern_vss vss.launch.py``) in a subprocess with
+    ``env`` (default: this process's environment) whose temporary files go to ``tmp_path/tmp``,
+    so a test can see that none is left behind."""
 
     def __init__(self, command: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp_path / 'tmp'
@@ -55,7 +56,7 @@ class LaunchedGraph:
         self.log = tmp_path / 'launch.log'
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            command, env={**os.environ, 'TMPDIR': str(self.tmp), **(env or {})},
+            command, env={**(os.environ if env is None else env), 'TMPDIR': str(self.tmp)},
             stdout=self.log.open('w'), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_default_sigint)
         self.seen: dict[int, psutil.Process] = {}
