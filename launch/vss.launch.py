@@ -8,8 +8,9 @@
 Processes, their nodes and parameters files come from kaiserslautern_vss.bringup
 (derive_graph, plan_processes), the same code vss-bringup runs where launch_ros is not
 installed, so both start the same processes with the same command-line arguments. A process
-that crashed is started again; one that ended cleanly or refused its configuration is not
-(bringup/respawn.py). An invalid config stops the launch before any node starts. Stop with
+that crashed is started again, one that ended cleanly is not, and one that refused its
+configuration stops the launch (bringup/respawn.py). An invalid config stops the launch
+before any node starts. Stop with
 SIGINT (Ctrl-C): launch forwards it to every node; on SIGTERM upstream launch leaves the
 nodes running.
 """
@@ -29,19 +30,23 @@ from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, 
 from kaiserslautern_vss.bringup.graph import GraphConfigError
 from kaiserslautern_vss.bringup.dds_environment import node_environment
 from kaiserslautern_vss.bringup.processes import ProcessPlan, plan_processes
-from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, should_respawn
+from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 from kaiserslautern_vss.paths import PACKAGE_NAME
 
 
 def _supervised(plan: ProcessPlan) -> list:
-    """The process, and a handler that starts it again after a crash (not after a clean end
-    or a configuration error, and never while launch shuts down)."""
+    """The process, and what happens when it ends (bringup/respawn.py): after a crash it is
+    started again; a configuration error stops the launch; nothing while launch shuts down."""
     node = Node(package=PACKAGE_NAME, executable=plan.executable, arguments=list(plan.arguments),
                 output='screen')
 
     def on_exit(event, context):
-        if context.is_shutdown or not should_respawn(event.returncode):
+        action = after_exit(event.returncode)
+        if context.is_shutdown or action is AfterExit.LEAVE:
             return None
+        if action is AfterExit.STOP_GRAPH:  # launch stops every process and exits 1
+            raise RuntimeError(f'{plan.name} refused its configuration (see its [FATAL] line); '
+                               'stopping the graph')
         return [TimerAction(period=RESPAWN_DELAY_S, actions=_supervised(plan))]
 
     return [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit, handle_once=True))]

@@ -19,7 +19,7 @@ from pathlib import Path
 from kaiserslautern_vss.bringup.dds_environment import node_environment
 from kaiserslautern_vss.bringup.graph import (NodeSpec, group_command_arguments, group_executable, parameters_yaml,
                                               process_groups)
-from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG, RESPAWN_DELAY_S, should_respawn
+from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 
 
 def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -100,7 +100,7 @@ class GraphProcesses:
         now = time.monotonic()
         for node in self.nodes:
             code = node.returncode
-            if code is None or not self.respawn or not should_respawn(code):
+            if code is None or not self.respawn or after_exit(code) is not AfterExit.RESPAWN:
                 continue
             if node.exited_at is None:
                 node.exited_at = now
@@ -114,8 +114,9 @@ class GraphProcesses:
         return [node for node in self.nodes if node.plan.executable == executable]
 
     def failed_at_startup(self) -> list[NodeProcess]:
-        """Nodes that exited with the bad-config status (2): no point in waiting for them."""
-        return [node for node in self.nodes if node.returncode == EXIT_BAD_CONFIG]
+        """Processes that refused their configuration: no point in waiting for them."""
+        return [node for node in self.nodes
+                if node.returncode is not None and after_exit(node.returncode) is AfterExit.STOP_GRAPH]
 
     def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
         """SIGINT every node (they flush bags and close cleanly), SIGKILL what hangs."""

@@ -21,6 +21,7 @@ import yaml
 from kaiserslautern_vss.bringup.arguments import LOG_LEVELS, START_ARGUMENTS, default_config, derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
 
 _HELP = {argument.name: argument.description for argument in START_ARGUMENTS}
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = graph_from_arguments(args)
     except GraphConfigError as error:
         print(f'vss-bringup: {error}', file=sys.stderr)
-        return 2
+        return EXIT_BAD_CONFIG
     if args.check:
         print(f'vss-bringup: {args.config}: valid ({len(specs)} nodes)')
         return 0
@@ -80,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f'vss-bringup: started {len(specs)} nodes: {", ".join(s.fqn for s in specs)}', flush=True)
     while not stopping and not all(node.returncode is not None for node in graph.nodes):
         graph.poll()
+        if graph.failed_at_startup():  # restarting it would fail the same way (bringup/respawn.py)
+            print(f'vss-bringup: {", ".join(n.plan.name for n in graph.failed_at_startup())} refused its '
+                  'configuration (see [FATAL] above); stopping the graph', file=sys.stderr, flush=True)
+            graph.stop()
+            return EXIT_BAD_CONFIG
         time.sleep(0.2)
     codes = graph.stop()
     return 0 if all(code in (0, None, -signal.SIGINT) for code in codes.values()) else 1
