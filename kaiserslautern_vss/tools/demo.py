@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.graph import VISION_PIPELINE, GraphConfigError
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.paths import sample_video
 from kaiserslautern_vss.tools.bag_info import summarize_bag
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     started = time.monotonic()
     with GraphProcesses(specs, log_level=args.log_level) as graph:
-        drivers = graph.of_executable('camera_driver')
+        drivers = graph.of_executable(VISION_PIPELINE)  # ends when its camera files have ended
         while any(node.returncode is None for node in drivers):
             if graph.failed_at_startup():
                 print('vss-demo: a node refused its configuration (see [FATAL] above)', file=sys.stderr)
