@@ -8,8 +8,8 @@ pixels tall, so neither may decide alone what stays recognisable. This policy ma
 - the heads of every person the detector found (whole persons where the policy says so);
 - every face CenterFace finds, in the whole frame and around those heads.
 
-It costs background around moving people, and a person who has stood still since before the
-stream started is covered only by the two detectors. The first frame of a stream has no
+It costs background around moving people. Someone who has stood still since before the stream
+started, or for longer than the background model remembers, is covered by the two detectors only. The first frame of a stream has no
 background yet and counts as all moving, so a stream starts masked entirely for
 ``motion_hold_frames`` frames, and a single still image is masked entirely.
 """
@@ -111,7 +111,7 @@ def mask_region(image_bgr: np.ndarray, region: np.ndarray, method: MaskMethod, s
     """Masks the pixels of ``image_bgr`` under the boolean ``region`` in place; returns the boxes
     of its connected parts. Each part is masked as its whole box would be (blocks as coarse as
     that box warrants), but only the pixels of the part are replaced."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
     boxes = []
     for label, (x, y, width, height, _) in enumerate(stats[1:], start=1):
         window = image_bgr[y:y + height, x:x + width]
@@ -126,8 +126,8 @@ def mask_region(image_bgr: np.ndarray, region: np.ndarray, method: MaskMethod, s
 class ConservativeAnonymizer:
     """Anonymises the frames of one camera, in order, with the conservative policy (module doc).
 
-    Same interface as :class:`Anonymizer`; ``settings`` are the effective ones (whole persons
-    and whole-frame face search), derived from the configured ``settings``.
+    Same interface as :class:`Anonymizer`; ``settings`` are the effective ones derived from the
+    configured ``settings``: persons' heads at least, and faces searched in the whole frame.
     """
 
     def __init__(self, settings: PrivacySettings, face_detector: CenterFaceDetector,
@@ -136,7 +136,6 @@ class ConservativeAnonymizer:
         policy = PrivacyPolicy.PERSONS if settings.policy is PrivacyPolicy.PERSONS else PrivacyPolicy.HEADS
         self.settings = replace(settings, policy=policy, face_detection=True,
                                 face_scale=settings.face_scale or CONSERVATIVE_FACE_SCALE)
-        self.conservative = conservative
         self._persons_and_faces = Anonymizer(self.settings, face_detector)
         self._motion = MotionRegions(conservative)
 
