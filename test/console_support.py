@@ -95,9 +95,11 @@ def event_cdr(update: IncidentUpdate) -> bytes:
 
 def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01', rule: str = 'zone_intrusion',
                     seconds: float = 6.0, fps: float = 10.0, start_ns: int = T0, incident_id: str = 'a1' * 16,
-                    encryption_key: bytes | None = None, width: int = 640, height: int = 360) -> Path:
+                    encryption_key: bytes | None = None, width: int = 640, height: int = 360,
+                    frames: Callable[[int], np.ndarray] | None = None) -> Path:
     """One sealed incident folder written by the event manager's recorder: ``seconds`` of
-    frames and detections, the trigger 2 s in (all pre-event), ended 1 s before the end."""
+    frames (:func:`scene`, or ``frames(index)`` with the scene's boxes) and detections, the
+    trigger 2 s in (all pre-event), ended 1 s before the end."""
     signing_key, _ = load_or_create_signing_key(signing_key_file)
     topics = {camera_topic(camera, name): msgtype for name, msgtype in RECORDED_PER_CAMERA.items()}
     topics[EVENTS] = 'std_msgs/msg/String'
@@ -123,6 +125,8 @@ def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01'
             recorder.on_incident(update, stamp)
             recorder.on_message(camera, EVENTS, stamp, event_cdr(update))
         image, boxes = scene(index, width, height)
+        if frames is not None:
+            image = frames(index)
         recorder.on_message(camera, camera_topic(camera, 'image_anonymized/compressed'), stamp,
                             jpeg_cdr(stamp, image, camera))
         recorder.on_message(camera, camera_topic(camera, 'detections'), stamp, detections_cdr(stamp, boxes, camera))
@@ -220,18 +224,33 @@ class Reply:
 
 @dataclass
 class ConsoleClient:
-    """HTTPS with cookies, like a browser (the console's certificate is self-signed)."""
+    """HTTPS with cookies and a kept-alive connection, like a browser (the console's
+    certificate is self-signed)."""
 
     host: str
     port: int
     cookies: dict[str, str] = field(default_factory=dict)
     csrf: str = ''
+    _connection: http.client.HTTPSConnection | None = None
+
+    def _send(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> http.client.HTTPResponse:
+        for attempt in (1, 2):  # the server may have closed an idle kept-alive connection
+            if self._connection is None:
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                self._connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=30)
+            try:
+                self._connection.request(method, path, body=body, headers=headers)
+                return self._connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError, http.client.CannotSendRequest):
+                self._connection.close()
+                self._connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError('unreachable')
 
     def request(self, method: str, path: str, fields: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> Reply:
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=30)
         sent = dict(headers or {})
         if self.cookies:
             sent['Cookie'] = '; '.join(f'{k}={v}' for k, v in self.cookies.items())
@@ -239,8 +258,7 @@ class ConsoleClient:
         if fields is not None:
             body = urllib.parse.urlencode(fields)
             sent['Content-Type'] = 'application/x-www-form-urlencoded'
-        connection.request(method, path, body=body, headers=sent)
-        response = connection.getresponse()
+        response = self._send(method, path, body, sent)
         received: dict[str, str] = {}
         for name, value in response.getheaders():  # repeated headers (Set-Cookie) one per line
             received[name.lower()] = received[name.lower()] + '\n' + value if name.lower() in received else value
@@ -253,7 +271,6 @@ class ConsoleClient:
                     self.cookies.pop(key.strip(), None)
                 else:
                     self.cookies[key.strip()] = cookie_value.strip().strip('"')
-        connection.close()
         found = re.search(rb'name="csrf(?:-token|_token)" (?:content|value)="([^"]+)"', reply.body)
         if found:
             self.csrf = found.group(1).decode()
