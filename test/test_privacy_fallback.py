@@ -274,39 +274,64 @@ class _ModeObserver(GraphObserver):
         self.model_status = next((s for s in msg.status if s.name == 'detector: model'), self.model_status)
 
 
-@pytest.mark.ros
-@pytest.mark.slow
-def test_without_a_model_diagnostics_and_events_show_the_fallback_and_frames_leave_masked(no_model_anywhere):
-    raw = cv2.VideoCapture(str(shared_file('data/vtest.avi'))).read()[1]
+def _observe_pipeline(specs: list[NodeSpec], frame: np.ndarray | None = None) -> _ModeObserver:
+    """Runs ``specs`` as the vision_pipeline process until its diagnostics show the masking and,
+    given a ``frame``, until that frame came out anonymised; stops it (exit status 0)."""
     context = rclpy.context.Context()
     rclpy.init(context=context)
     observer = _ModeObserver(context)
-    graph = GraphProcesses(_pipeline_specs(), env=_environment_without_a_model())
+    graph = GraphProcesses(specs, env=_environment_without_a_model())
     graph.start()
     try:
         assert wait_until(lambda: (observer.model_status is not None and 'masking' in observer.diagnostics)
                           or bool(graph.failed_at_startup()), 90, step=observer.spin)
         assert not graph.failed_at_startup()
         deadline = time.monotonic() + 60
-        while not observer.anonymized and time.monotonic() < deadline:  # best effort: resend until one is out
-            header = Header(frame_id='cam01_optical_frame')
+        while frame is not None and not observer.anonymized and time.monotonic() < deadline:
+            header = Header(frame_id='cam01_optical_frame')  # best effort: resent until one is out
             header.stamp.sec, header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
-            observer.raw_pub.publish(bgr_to_image(raw, header))
+            observer.raw_pub.publish(bgr_to_image(frame, header))
             wait_until(lambda: bool(observer.anonymized), 0.5, step=observer.spin)
-        assert observer.anonymized
+        wait_until(lambda: any(e.get('schema') == DETECTOR_INFO_SCHEMA for e in observer.events), 10,
+                   step=observer.spin)
     finally:
         codes = graph.stop()
         observer.close()
         context.try_shutdown()
     assert codes == {'vision_pipeline': 0}
+    return observer
+
+
+def _detector_info(observer: _ModeObserver) -> dict:
+    return next(e for e in observer.events if e.get('schema') == DETECTOR_INFO_SCHEMA)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_without_a_model_diagnostics_and_events_show_the_fallback_and_frames_leave_masked(no_model_anywhere):
+    raw = cv2.VideoCapture(str(shared_file('data/vtest.avi'))).read()[1]
+    observer = _observe_pipeline(_pipeline_specs(), raw)
     status = observer.model_status
     assert status.level == DiagnosticStatus.WARN
     assert status.message.startswith('NOT privacy-grade, privacy masks conservatively: HOG people detector')
     assert {v.key: v.value for v in status.values}['grade'] == 'fallback'
     assert observer.diagnostics['masking'].startswith('conservative: everything that moved recently')
-    info = next(e for e in observer.events if e.get('schema') == DETECTOR_INFO_SCHEMA)
+    info = _detector_info(observer)
     assert info['grade'] == 'fallback' and info['privacy_grade'] is False and info['node'] == '/vss/detector'
     assert info['detector'].startswith('HOG people detector (fallback: model_path is empty)')
     # The first frame has no motion history: it leaves masked entirely.
+    assert observer.anonymized
     masked = image_to_bgr(next(iter(observer.anonymized.values())))
     assert (masked != raw).any(axis=2).mean() > 0.9
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_with_a_model_diagnostics_and_events_show_privacy_grade_and_the_policy(no_model_anywhere):
+    observer = _observe_pipeline(_pipeline_specs(model_path=str(shared_file('models/yolox_nano.onnx'))))
+    status = observer.model_status
+    assert status.level == DiagnosticStatus.OK
+    assert status.message.startswith('privacy-grade: ONNX yolox_nano.onnx')
+    assert observer.diagnostics['masking'] == 'policy heads'
+    info = _detector_info(observer)
+    assert info['grade'] == 'model' and info['privacy_grade'] is True
