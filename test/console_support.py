@@ -276,6 +276,11 @@ class ConsoleClient:
             self.csrf = found.group(1).decode()
         return reply
 
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def get(self, path: str) -> Reply:
         return self.request('GET', path)
 

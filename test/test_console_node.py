@@ -81,9 +81,11 @@ def graph(tmp_path):
     context = rclpy.context.Context()
     rclpy.init(context=context)
     camera = Camera(context)
+    client = ConsoleClient('127.0.0.1', port)
     try:
-        yield camera, ConsoleClient('127.0.0.1', port), accounts
+        yield camera, client, accounts
     finally:
+        client.close()
         camera.node.destroy_node()
         context.try_shutdown()
         codes = processes.stop()
@@ -101,19 +103,19 @@ def console_subscriptions(node) -> set[str]:
 def test_console_node_sees_anonymised_data_only_and_triggers_through_the_event_manager(graph):
     camera, client, accounts = graph
     assert set(SUBSCRIBED_PER_CAMERA) == {'image_anonymized/compressed', 'detections'}
-    assert wait_until(lambda: console_subscriptions(camera.node) == CONSOLE_TOPICS, 30, step=camera.publish), \
+    assert wait_until(lambda: console_subscriptions(camera.node) == CONSOLE_TOPICS, 60, step=camera.publish), \
         console_subscriptions(camera.node)
     assert camera.raw.get_subscription_count() == 0  # nobody (the console least of all) reads raw frames
-    assert wait_until(lambda: _login(client, accounts), 30, step=camera.publish)
-    assert wait_until(lambda: client.get('/api/live/cam01.jpg').status == 200, 20, step=camera.publish)
+    assert wait_until(lambda: _login(client, accounts), 60, step=camera.publish)
+    assert wait_until(lambda: client.get('/api/live/cam01.jpg').status == 200, 30, step=camera.publish)
     served = client.get('/api/live/cam01.jpg').body
     assert served == camera.jpeg  # exactly the anonymised JPEG; a raw (white) frame never reaches it
 
     client.get('/live')
-    assert wait_until(lambda: client.post('/api/cameras/cam01/trigger', {'reason': 'Test'}).status == 200, 20,
+    assert wait_until(lambda: client.post('/api/cameras/cam01/trigger', {'reason': 'Test'}).status == 200, 30,
                       step=camera.publish)
     assert wait_until(lambda: any(a['rule'] == 'manual' for a in client.get('/api/alerts').json()['alerts']),
-                      10, step=camera.publish)
+                      30, step=camera.publish)
 
 
 def _login(client: ConsoleClient, accounts) -> bool:
