@@ -188,17 +188,19 @@ def node_cpu_per_frame(jpegs: list[bytes], seconds: float, root: Path) -> tuple[
         while time.monotonic() < start + warmup_s + seconds:
             if measured is None and time.monotonic() >= start + warmup_s:
                 measured = (process.cpu_times(), time.process_time(), sent, time.monotonic())
+            # Cameras are not in step: one camera's frame at a time, evenly spread.
             stamp_ns = time.time_ns()
-            for index, (image_pub, detections_pub, info_pub) in enumerate(publishers):
-                image_pub.publish(stamped(images[(sent + index) % len(images)], stamp_ns))
-                detections_pub.publish(stamped(detections, stamp_ns))
-                info_pub.publish(stamped(camera_info, stamp_ns))
+            image_pub, detections_pub, info_pub = publishers[sent % len(publishers)]
+            image_pub.publish(stamped(images[sent % len(images)], stamp_ns))
+            detections_pub.publish(stamped(detections, stamp_ns))
+            info_pub.publish(stamped(camera_info, stamp_ns))
             sent += 1
-            next_tick += 1.0 / FPS
-            executor.spin_once(timeout_sec=max(0.0, next_tick - time.monotonic()))
+            next_tick += 1.0 / (FPS * len(publishers))
+            while (delay := next_tick - time.monotonic()) > 0:
+                executor.spin_once(timeout_sec=delay)
         cpu, feeder_cpu, sent_before, since = measured
         end_cpu = process.cpu_times()
-        frames = (sent - sent_before) * len(CAMERAS)
+        frames = sent - sent_before
         node_ms = 1e3 * (end_cpu.user + end_cpu.system - cpu.user - cpu.system) / frames
         feeder_ms = 1e3 * (time.process_time() - feeder_cpu) / frames
         rate = frames / (time.monotonic() - since)

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage
@@ -45,6 +46,7 @@ from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, load_ru
 from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import cdr, qos
+from kaiserslautern_vss.ros.batching_executor import BatchingExecutor
 from kaiserslautern_vss.ros.detection_conversion import detections_from_cdr
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
@@ -53,6 +55,12 @@ from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_to
 
 #: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed: serialized, since the
 #: recorder keeps CDR and only the stamp (and for detections the boxes) is needed here
+#: messages arriving within this time are handled in one executor pass (batching_executor)
+INPUT_BATCH_S = 0.05
+#: rclpy's default QoS-event handlers (they log incompatible QoS) are one more waitable per
+#: subscription that every executor wake-up walks through in Python; thirty camera-rate
+#: subscriptions go without them
+NO_QOS_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
 SUBSCRIBED = {
     'image_anonymized/compressed': (CompressedImage, qos.SENSOR),
     'detections': (Detection2DArray, qos.RELIABLE),
@@ -109,7 +117,8 @@ class EventManagerNode(Node):
             for name, (msg_class, profile) in SUBSCRIBED.items():
                 topic = camera_topic(camera_id, name)
                 callback = self._on_detections if name == 'detections' else self._on_recorded
-                self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True)
+                self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True,
+                                         event_callbacks=NO_QOS_EVENTS)
             self.create_service(Trigger, camera_topic(camera_id, 'trigger_recording'),
                                 partial(self._on_manual_trigger, camera_id))
             self.create_service(Trigger, camera_topic(camera_id, 'mark_evidence'),
@@ -333,7 +342,7 @@ class EventManagerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(EventManagerNode, args)
+    return run_node(EventManagerNode, args, executor=partial(BatchingExecutor, INPUT_BATCH_S))
 
 
 if __name__ == '__main__':

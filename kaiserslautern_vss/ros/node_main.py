@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from kaiserslautern_vss.bringup.dds_environment import apply_node_environment
@@ -20,18 +21,23 @@ class StartupError(RuntimeError):
 
 
 def run_node(make_node: Callable[[], Node | Sequence[Node]], args: list[str] | None = None,
-             threads: int = 1) -> int:
-    """Run one node (or several in one process) until shutdown; returns the process exit status."""
+             threads: int = 1, executor: Callable[[], Executor] | None = None) -> int:
+    """Run one node (or several in one process) until shutdown; returns the process exit status.
+
+    ``executor`` makes the executor (default: single-threaded, or multi-threaded with ``threads``).
+    """
     apply_node_environment()  # DDS on this host only, however the node was started
     rclpy.init(args=args)
     nodes: list[Node] = []
     try:
         made = make_node()
         nodes = [made] if isinstance(made, Node) else list(made)
-        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        if executor is None:
+            executor = partial(MultiThreadedExecutor, num_threads=threads) if threads > 1 else SingleThreadedExecutor
+        spinner = executor()
         for node in nodes:
-            executor.add_node(node)
-        executor.spin()
+            spinner.add_node(node)
+        spinner.spin()
     except (ParameterError, StartupError) as error:
         print(f'[FATAL] {error}', file=sys.stderr, flush=True)
         return EXIT_BAD_CONFIG
