@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
@@ -43,6 +44,9 @@ class Camera:
         self.detections = self.node.create_publisher(Detection2DArray, '/vss/cam01/detections', qos.RELIABLE)
         self.raw = self.node.create_publisher(Image, '/vss/cam01/image_raw', qos.SENSOR)
         self.jpeg = cv2.imencode('.jpg', np.full((180, 320, 3), 90, np.uint8))[1].tobytes()
+        self.diagnostics: dict[str, str] = {}
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', lambda msg: self.diagnostics.update(
+            {status.name: status.message for status in msg.status}), 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
@@ -116,6 +120,7 @@ def test_console_node_sees_anonymised_data_only_and_triggers_through_the_event_m
                       step=camera.publish)
     assert wait_until(lambda: any(a['rule'] == 'manual' for a in client.get('/api/alerts').json()['alerts']),
                       30, step=camera.publish)
+    assert wait_until(lambda: 'operator_console: console' in camera.diagnostics, 20, step=camera.publish)
 
 
 def _login(client: ConsoleClient, accounts) -> bool:

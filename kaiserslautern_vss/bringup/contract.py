@@ -23,7 +23,7 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
                 'image_annotated': IMAGE},
     'event_manager': {},
     'camera_events': {'alarm': 'std_msgs/msg/String'},
-    'operator_console': {},  # serves HTTPS, publishes nothing
+    'operator_console': {},  # per camera nothing: it serves HTTPS
 }
 #: per-camera topics a camera driver publishes only with its commissioning switch publish_raw
 RAW_OUTPUTS = {'image_raw': IMAGE}
@@ -35,7 +35,7 @@ GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
     'privacy': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'event_manager': {EVENTS: 'std_msgs/msg/String', DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
     'camera_events': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
-    'operator_console': {},
+    'operator_console': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
 }
 #: topics that must never leave the trusted graph (rviz layouts, recordings, exports)
 INTERNAL_TOPIC_NAMES = frozenset({'image_raw'})

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -117,15 +118,21 @@ class Console:
         self.encryption_key = key_file.read_bytes() if key_file is not None else None
         self.recordings = RecordingCache(self.encryption_key)
         self.audit_log = AuditLog(self.settings.audit_log, self.settings.audit_key_file)
-        # the recordings' own key: verifying incidents and signing evidence marks; never created here
-        signing_key_file = self.settings.signing_key_file
-        self.signing_key = load_or_create_signing_key(signing_key_file)[0] if signing_key_file.is_file() else None
+        self._signing_key: Ed25519PrivateKey | None = None
         self._nobody = Account('-', roles.OPERATOR, hash_password(secrets.token_urlsafe(24)), '')
         self.templates = Jinja2Templates(directory=str(HERE / 'templates'))
         self.templates.env.globals.update(role_labels=roles.ROLE_LABELS, state_labels=STATE_LABELS)
         self._restore_acknowledgements()
 
     # --- helpers ---------------------------------------------------------------------
+    @property
+    def signing_key(self) -> Ed25519PrivateKey | None:
+        """The recordings' key (verifying incidents, signing evidence marks), read once it
+        exists (the event manager creates it on its first start); never created here."""
+        if self._signing_key is None and self.settings.signing_key_file.is_file():
+            self._signing_key = load_or_create_signing_key(self.settings.signing_key_file)[0]
+        return self._signing_key
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
 

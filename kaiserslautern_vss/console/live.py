@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.console.messages import MessageError, decode_detections, decode_event, decode_jpeg
+from kaiserslautern_vss.console.messages import MessageError, decode_event, decode_jpeg
 
 #: incidents kept for the alert list (newest)
 MAX_INCIDENTS = 200
@@ -45,7 +45,7 @@ class LiveState:
         self._acknowledged: dict[str, dict[str, str]] = {}
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
         self._lock = threading.Lock()
-        self.dropped_messages = 0
+        self.dropped_messages = 0  # undecodable images and events (diagnostics)
 
     # --- fed by the node -------------------------------------------------------------
     def on_image(self, camera: str, cdr: bytes) -> None:
@@ -93,15 +93,6 @@ class LiveState:
         with self._lock:
             slot.decoded_seq, slot.jpeg = seq, jpeg
         return seq, jpeg
-
-    def detections(self, camera: str) -> list[dict[str, Any]]:
-        slot = self._slots.get(camera)
-        if slot is None or slot.detections_cdr is None:
-            return []
-        try:
-            return [box.to_dict() for box in decode_detections(slot.detections_cdr)[1]]
-        except MessageError:
-            return []
 
     def cameras_status(self) -> list[dict[str, Any]]:
         now = self._clock()

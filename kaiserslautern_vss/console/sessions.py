@@ -52,6 +52,9 @@ class SessionStore:
                 session.last_active = now
             return session
 
+    def __len__(self) -> int:
+        return len(self._sessions)
+
     def end(self, session_id: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)

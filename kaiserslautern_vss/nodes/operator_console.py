@@ -25,9 +25,11 @@ from kaiserslautern_vss.console.app import Console
 from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.console.server import ConsoleServer
 from kaiserslautern_vss.console.settings import ConsoleSettings
-from kaiserslautern_vss.console.tls import TlsError
+from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint
+from kaiserslautern_vss.events.audit import AuditError
 from kaiserslautern_vss.parameters.operator_console import PARAMETERS
 from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
@@ -55,13 +57,16 @@ class OperatorConsoleNode(Node):
                                          profile, raw=True)
             self._trigger_clients[camera] = self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
         self.create_subscription(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
+        self.url = f'https://{settings.bind_address}:{settings.port}/'
         try:
-            self.server = ConsoleServer(Console(settings, self.live, trigger=self.trigger).app(), settings)
+            self.console = Console(settings, self.live, trigger=self.trigger)
+            self.server = ConsoleServer(self.console.app(), settings)
             self.server.start()
-        except (AccountError, TlsError, OSError) as error:
+        except (AccountError, TlsError, AuditError, OSError) as error:
             raise StartupError(f'operator_console: {error}') from error
-        self.get_logger().info(f'Leitstelle on https://{settings.bind_address}:{settings.port}/ '
-                               f'for {", ".join(settings.cameras)}; audit log {settings.audit_log}')
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0)
+        self.get_logger().info(f'Leitstelle on {self.url} for {", ".join(settings.cameras)} (certificate SHA-256 '
+                               f'{certificate_fingerprint(settings.tls_cert_file)}); audit log {settings.audit_log}')
 
     def trigger(self, camera: str) -> tuple[bool, str]:
         """Call the camera's trigger_recording service (from a web worker thread; the executor
@@ -77,6 +82,16 @@ class OperatorConsoleNode(Node):
             return False, f'keine Antwort von {client.srv_name} in {TRIGGER_TIMEOUT_S:.0f} s'
         response = future.result()
         return bool(response.success), response.message
+
+    def _diagnostics(self) -> dict:
+        cameras = self.live.cameras_status()
+        silent = [c['camera'] for c in cameras if c['age_s'] is None or c['age_s'] > 5.0]
+        problems = ([f'no frames from {", ".join(silent)}'] if silent else []) + (
+            ['no signing key: evidence, verification and export unavailable']
+            if self.console.signing_key is None else [])
+        return {'console': (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
+            'url': self.url, 'sessions': len(self.console.sessions), 'cameras_silent': len(silent),
+            'undecodable_messages': self.live.dropped_messages})}
 
     def destroy_node(self) -> None:
         server = getattr(self, 'server', None)
