@@ -339,10 +339,8 @@ class Console:
             recording = await run_in_threadpool(self.recordings.get, folder)
         except PlaybackError as error:
             return JSONResponse({'error': str(error)}, 409)
-        if folder.name not in session.opened_recordings:
-            await run_in_threadpool(self.audit, session.user, 'view recording', folder.name,
-                                    'Wiedergabe in der Leitstelle')
-            session.opened_recordings.add(folder.name)
+        await run_in_threadpool(self.audit, session.user, 'view recording', folder.name, 'Wiedergabe in der Leitstelle')
+        session.opened_recordings.add(folder.name)
         return JSONResponse(recording.timeline())
 
     async def recording_frame(self, request: Request) -> Response:
@@ -497,11 +495,11 @@ class Console:
 
 
 def _parse_time(text: str) -> datetime | None:
-    """A filter time from an ``<input type=datetime-local>`` (local time of the server)."""
+    """A filter time from an ``<input type=datetime-local>``: UTC, like every time the console shows."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

@@ -21,7 +21,7 @@ class Session:
     csrf_token: str
     created: float
     last_active: float
-    opened_recordings: set[str] = field(default_factory=set)  # incidents whose viewing was audited
+    opened_recordings: set[str] = field(default_factory=set)  # incidents opened (and audited) by this session
 
 
 class SessionStore:
