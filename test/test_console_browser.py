@@ -206,6 +206,7 @@ def test_investigator_marks_evidence_verifies_and_exports(site, browser):
     browser.find_element(By.ID, 'export').click()
     wait(browser, lambda: 'Exportiert nach' in browser.find_element(By.ID, 'exported').text)
     assert (running.console.settings.export_root / '4711_Js_26_26' / folder.name / 'manifest.json').is_file()
+    assert browser.find_element(By.ID, 'archive').get_attribute('href').endswith(f'/exports/4711_Js_26_26/{folder.name}.zip')
     wait(browser, lambda: browser.find_element(By.ID, 'clock').text.startswith('Bild 1'))
     screenshot(browser, 'evidence', tmp)
 

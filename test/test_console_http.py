@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import socket
 import ssl
 import threading
 import time
+import zipfile
 
+import cv2
 import pytest
 
 from console_support import (PASSWORD, T0, SECOND, detections_cdr, event_cdr, jpeg_cdr, record_incident,
@@ -182,6 +186,19 @@ def test_evidence_verify_and_export(site):
         assert exported.status == 200 and 'Exportiert nach' in exported.text
         destination = settings.export_root / 'Az._5_26_StA_KL' / first.name
         assert (destination / 'manifest.json').is_file() and list(destination.glob('*.mcap'))
+        video = cv2.VideoCapture(str(destination / f'{first.name}.avi'))
+        assert video.get(cv2.CAP_PROP_FPS) == 10.0 and video.get(cv2.CAP_PROP_FRAME_COUNT) == 51
+        assert video.read()[1].shape == (360, 640, 3)
+        download = ingo.get(f'/exports/Az._5_26_StA_KL/{first.name}.zip')
+        assert download.status == 200 and download.headers['content-type'] == 'application/zip'
+        with zipfile.ZipFile(io.BytesIO(download.body)) as archive:
+            listed = json.loads(archive.read(f'{first.name}/export.json'))
+            assert listed['case_reference'] == 'Az. 5/26 StA KL' and listed['exported_by'] == 'ingo'
+            for name, digest in listed['files'].items():
+                assert hashlib.sha256(archive.read(f'{first.name}/{name}')).hexdigest() == digest
+            assert {'manifest.json', 'manifest.sig', f'{first.name}.avi'} <= set(listed['files'])
+        assert ingo.get('/exports/..%2F..%2Fetc/passwd.zip').status == 404
+        assert running.logged_in('olga').get(f'/exports/Az._5_26_StA_KL/{first.name}.zip').status == 403
         assert ingo.post(f'/incidents/{first.name}/evidence', {'action': 'release', 'reason': 'Verfahren eingestellt'}).status == 303
         assert not (first / 'evidence.json').exists()
         (first / 'metadata.yaml').write_text((first / 'metadata.yaml').read_text() + '# changed\n')
@@ -192,6 +209,7 @@ def test_evidence_verify_and_export(site):
     actions = [(e['actor'], e['action'], e['target']) for e in audit_entries(settings)]
     for action in ('evidence mark', 'verify', 'export', 'evidence release'):
         assert ('ingo', action, first.name) in actions
+    assert ('ingo', 'download export', f'Az._5_26_StA_KL/{first.name}') in actions
     assert AuditLog(settings.audit_log, settings.audit_key_file).verify() == []
 
 

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -36,7 +36,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaiserslautern_vss.console import roles
 from kaiserslautern_vss.console.accounts import Account, AccountBook, hash_password, password_matches, totp_counter
-from kaiserslautern_vss.console.casework import CaseworkError, export_for_case, set_evidence, verify_signature
+from kaiserslautern_vss.console.casework import (SAFE_CASE, CaseworkError, export_for_case, set_evidence,
+                                                 verify_signature)
 from kaiserslautern_vss.console.incidents import (STATE_LABELS, STATES, IncidentFilter, IncidentNotFound,
                                                   incident_folder, list_incidents)
 from kaiserslautern_vss.console.live import LiveState, short_id
@@ -46,6 +47,7 @@ from kaiserslautern_vss.console.sessions import Session, SessionStore
 from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.events.audit import AuditError, AuditLog
 from kaiserslautern_vss.events.integrity import IntegrityError, load_or_create_signing_key
+from kaiserslautern_vss.events.retention import started_from_name
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = '__Host-vss_session'
@@ -396,13 +398,24 @@ class Console:
         if self.signing_key is None:
             return await self._incident_view(request, session, folder, 503, error=self._no_key())
         try:
-            destination = await run_in_threadpool(lambda: export_for_case(
-                folder, case_reference=str(form.get('case_reference', '')), who=session.user,
-                export_root=self.settings.export_root, signing_key=self.signing_key,
-                encryption_key=self.encryption_key, audit=self.audit_log))
-        except (CaseworkError, OSError) as error:
+            exported = await run_in_threadpool(lambda: export_for_case(
+                folder, self.recordings.get(folder), case_reference=str(form.get('case_reference', '')),
+                who=session.user, when=self.now(), export_root=self.settings.export_root,
+                signing_key=self.signing_key, encryption_key=self.encryption_key, audit=self.audit_log))
+        except (CaseworkError, PlaybackError, OSError) as error:
             return await self._incident_view(request, session, folder, 400, error=str(error))
-        return await self._incident_view(request, session, folder, exported=str(destination))
+        return await self._incident_view(request, session, folder, exported=exported)
+
+    async def export_download(self, request: Request) -> Response:
+        """The archive of an export, for the investigator handing it to the police (audited)."""
+        session = self.session(request, roles.EXPORT)
+        case, name = request.path_params['case'], request.path_params['name']
+        archive = self.settings.export_root / case / f'{name}.zip'
+        if not SAFE_CASE.fullmatch(case) or started_from_name(name) is None or not archive.is_file():
+            raise HTTPException(404, 'Export nicht gefunden')
+        await run_in_threadpool(self.audit, session.user, 'download export', f'{case}/{name}',
+                                'Archiv zur Übergabe heruntergeladen')
+        return FileResponse(archive, media_type='application/zip', filename=archive.name)
 
     # --- administration --------------------------------------------------------------
     async def audit_page(self, request: Request) -> Response:
@@ -474,6 +487,7 @@ class Console:
             Route('/incidents/{name}/evidence', self.evidence, methods=['POST']),
             Route('/incidents/{name}/verify', self.verify, methods=['POST']),
             Route('/incidents/{name}/export', self.export, methods=['POST']),
+            Route('/exports/{case}/{name}.zip', self.export_download),
             Route('/audit', self.audit_page),
             Route('/users', self.users_page),
             Route('/users/unlock', self.unlock_user, methods=['POST']),
