@@ -50,6 +50,8 @@ from bare_inference import bare_loop_fps, read_frames  # noqa: E402
 from kaiserslautern_vss.bringup.graph import load_graph  # noqa: E402
 from kaiserslautern_vss.bringup.isolation import isolate_ros_domain  # noqa: E402
 from kaiserslautern_vss.bringup.processes import ros_environment  # noqa: E402
+from kaiserslautern_vss.events.encryption import load_or_create_key  # noqa: E402
+from kaiserslautern_vss.events.integrity import load_or_create_signing_key  # noqa: E402
 from kaiserslautern_vss.paths import resolve_model_path, sample_video  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
 
@@ -202,23 +204,16 @@ def cpu_seconds(processes: Iterable[psutil.Process]) -> dict[int, float]:
     return totals
 
 
-def total_rss(processes: Iterable[psutil.Process]) -> int:
+def total_memory(processes: Iterable[psutil.Process], kind: str) -> int:
+    """Bytes of ``kind`` summed over the processes still there: 'rss' (cheap) or 'pss' (shared
+    pages split between their users; reads smaps, slow)."""
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            info = process.memory_full_info() if kind == 'pss' else process.memory_info()
         except psutil.Error:
-            pass
-    return total
-
-
-def total_pss(processes: Iterable[psutil.Process]) -> int:
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_full_info().pss
-        except (psutil.Error, AttributeError):
-            pass
+            continue
+        total += getattr(info, kind)
     return total
 
 
@@ -263,6 +258,9 @@ def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure
     observer = spawn.Process(target=observe, args=(cameras, control_child, results), daemon=True)
     observer.start()
     with tempfile.TemporaryDirectory(prefix='vss-bench-site-') as tmp, log.open('w') as log_file:
+        # The keys exist before the processes start, as on site (the console reads them at start).
+        load_or_create_signing_key(Path(tmp) / 'signing_key.pem')
+        load_or_create_key(Path(tmp) / 'recordings.key')
         command = [sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--config', str(config),
                    '--record-root', str(Path(tmp) / 'bags'), '--log-level', 'warn',
                    *site_overrides(config, video, rate_hz, Path(tmp))]
@@ -282,10 +280,10 @@ def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure
                 cpu_start, start_ns = cpu_seconds(processes), time.time_ns()
                 phase_end = time.monotonic() + phase_s
                 while time.monotonic() < phase_end:
-                    peak_rss = max(peak_rss, total_rss(processes))
+                    peak_rss = max(peak_rss, total_memory(processes, 'rss'))
                     time.sleep(RSS_SAMPLE_PERIOD_S)
                 cpu_end, end_ns = cpu_seconds(processes), time.time_ns()
-            run.pss = total_pss(processes)
+            run.pss = total_memory(processes, 'pss')
             run.peak_rss = peak_rss
             run.seconds = (end_ns - start_ns) / NS
             for process in processes:
