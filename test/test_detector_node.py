@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -58,6 +59,9 @@ class FeedAndObserve:
             self.node.create_subscription(Detection2DArray, camera_topic(cam, 'detections'),
                                           lambda msg, cam=cam: self._store(cam, msg), qos.RELIABLE)
             for cam in CAMERAS]
+        self.diagnostics: dict[str, str] = {}  # the pipeline's, for failure messages
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', lambda msg: self.diagnostics.update(
+            {status.name: status.message for status in msg.status}), 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
@@ -127,7 +131,7 @@ def test_every_camera_gets_detections_with_its_own_frame_stamps(run):
     feed, _ = run
     for camera_id in CAMERAS:
         received = feed.detections[camera_id]
-        assert len(received) >= 0.95 * len(feed.sent[camera_id]), camera_id
+        assert len(received) >= 0.95 * len(feed.sent[camera_id]), (camera_id, feed.diagnostics)
         assert set(received) <= set(feed.sent[camera_id]), camera_id
         assert all(msg.header.frame_id == f'{camera_id}_optical_frame' for msg in received.values())
 

@@ -13,13 +13,11 @@ process, so the switch is logged as a warning and keeps the camera's diagnostics
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
-from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -130,20 +128,3 @@ class CameraDriverNode(Node):
         if self.feed is not None:
             self.feed.stop()
         super().destroy_node()
-
-
-class RosLogHandler(logging.Handler):
-    """Python logging (the camera and pipeline threads') into a ROS logger, so it reaches /rosout."""
-
-    def __init__(self, logger: RcutilsLogger) -> None:
-        super().__init__()
-        self.logger = logger
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = self.format(record)
-        if record.levelno >= logging.ERROR:
-            self.logger.error(message)
-        elif record.levelno >= logging.WARNING:
-            self.logger.warning(message)
-        else:
-            self.logger.info(message)

@@ -21,10 +21,11 @@ import logging
 import sys
 
 import rclpy.logging
+from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
-from kaiserslautern_vss.nodes.camera_driver import CameraDriverNode, RosLogHandler
+from kaiserslautern_vss.nodes.camera_driver import CameraDriverNode
 from kaiserslautern_vss.nodes.detector import DetectorNode
 from kaiserslautern_vss.nodes.privacy import PrivacyNode
 from kaiserslautern_vss.pipeline.vision import PipelineOutput, VisionPipeline
@@ -33,6 +34,23 @@ from kaiserslautern_vss.ros.node_main import EXIT_BAD_CONFIG, StartupError, run_
 NODE_CLASSES = {'camera_driver': CameraDriverNode, 'detector': DetectorNode, 'privacy': PrivacyNode}
 FINISH_CHECK_S = 0.2
 DRAIN_TIMEOUT_S = 10.0
+
+
+class RosLogHandler(logging.Handler):
+    """Python logging (the camera and pipeline threads') into a ROS logger, so it reaches /rosout."""
+
+    def __init__(self, logger: RcutilsLogger) -> None:
+        super().__init__()
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self.logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self.logger.warning(message)
+        else:
+            self.logger.info(message)
 
 
 def check_node_names(fqns: list[str]) -> str | None:
