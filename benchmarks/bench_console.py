@@ -177,7 +177,8 @@ def live_grid(tmp: Path, images: list, seconds: float, clients: int, refresh_hz:
     finally:
         cameras.stop()
         graph.stop()
-    print(f'live grid: {len(CAMERAS)} cameras x {FPS} fps in ({WIDTH}x{HEIGHT}, JPEG ~{cameras.jpeg_bytes // 1024} KiB), '
+    print(f'live grid: {len(CAMERAS)} cameras x {FPS} fps in ({WIDTH}x{HEIGHT}, '
+          f'JPEG ~{cameras.jpeg_bytes // 1024} KiB), '
           f'{clients} clients at {refresh_hz:g} Hz')
     print(f'  console process, subscribing only:      {100 * idle:5.1f} % of one core')
     print(f'  console process, serving {clients} clients:    {100 * serving:5.1f} % of one core '

@@ -39,7 +39,10 @@ USERS = {'olga': 'operator', 'ingo': 'investigator', 'anna': 'admin'}
 
 
 # --- recorded incidents ---------------------------------------------------------------
-def scene(index: int, width: int = 640, height: int = 360) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+Boxes = list[tuple[float, float, float, float]]
+
+
+def scene(index: int, width: int = 640, height: int = 360) -> tuple[np.ndarray, Boxes]:
     """A drawn square with two walking figures (no real person); their boxes as detections."""
     image = np.full((height, width, 3), (70, 80, 74), np.uint8)
     cv2.rectangle(image, (0, int(height * 0.55)), (width, height), (110, 110, 105), -1)
@@ -49,7 +52,7 @@ def scene(index: int, width: int = 640, height: int = 360) -> tuple[np.ndarray, 
         x = (40 + index * speed) % (width - 60)
         y = height * lane
         cv2.rectangle(image, (int(x), int(y - 90)), (int(x + 40), int(y)), (40, 40, 160), -1)
-        cv2.rectangle(image, (int(x + 8), int(y - 110)), (int(x + 32), int(y - 88)), (128, 128, 128), -1)  # pixelated head
+        cv2.rectangle(image, (int(x + 8), int(y - 110)), (int(x + 32), int(y - 88)), (128, 128, 128), -1)  # masked head
         boxes.append((x, y - 110, x + 40, y))
     return image, boxes
 
@@ -68,7 +71,7 @@ def jpeg_cdr(stamp_ns: int, image: np.ndarray, camera: str = 'cam01') -> bytes:
     return store.serialize_cdr(msg, 'sensor_msgs/msg/CompressedImage')
 
 
-def detections_cdr(stamp_ns: int, boxes: list[tuple[float, float, float, float]], camera: str = 'cam01') -> bytes:
+def detections_cdr(stamp_ns: int, boxes: Boxes, camera: str = 'cam01') -> bytes:
     store = vss_typestore()
     t = store.types
     header = _header(store, stamp_ns, camera)
@@ -83,7 +86,8 @@ def detections_cdr(stamp_ns: int, boxes: list[tuple[float, float, float, float]]
             covariance=np.zeros(36))
         hypothesis = t['vision_msgs/msg/ObjectHypothesisWithPose'](
             hypothesis=t['vision_msgs/msg/ObjectHypothesis'](class_id='person', score=0.9), pose=pose)
-        detections.append(t['vision_msgs/msg/Detection2D'](header=header, results=[hypothesis], bbox=bbox, id=str(track)))
+        detections.append(t['vision_msgs/msg/Detection2D'](header=header, results=[hypothesis], bbox=bbox,
+                                                           id=str(track)))
     msg = t['vision_msgs/msg/Detection2DArray'](header=header, detections=detections)
     return store.serialize_cdr(msg, 'vision_msgs/msg/Detection2DArray')
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from console_support import (PASSWORD, T0, event_cdr, jpeg_cdr, record_incident, running_console, scene,
-                             console_settings, totp_code)
+from console_support import (PASSWORD, T0, console_settings, detections_cdr, event_cdr, jpeg_cdr, record_incident,
+                             running_console, scene, totp_code)
 from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 
@@ -30,6 +30,10 @@ pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
 DOCS = Path(__file__).resolve().parents[1] / 'docs'
 SCREENSHOT_WIDTH = 960
+#: how many pixels of a box canvas are painted
+PAINTED = ("const c = document.getElementById('{canvas}');"
+           "return c.width ? c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+           ".filter((v, i) => i % 4 == 3 && v).length : 0;")
 
 
 @pytest.fixture(scope='module')
@@ -47,8 +51,9 @@ def site(tmp_path_factory):
         index = 0
         while not feeding.is_set():
             for number, camera in enumerate(settings.cameras):
-                image, _ = scene(index + 40 * number)
+                image, boxes = scene(index + 40 * number)
                 live.on_image(camera, jpeg_cdr(T0 + index, image, camera))
+                live.on_detections(camera, detections_cdr(T0 + index, boxes, camera))
             index += 1
             feeding.wait(0.2)
 
@@ -125,9 +130,12 @@ def test_login_with_totp_and_live_grid_updates(site, browser):
     tile = browser.find_element(By.ID, 'tile-cam01')
     first = int(wait(browser, lambda: int(tile.find_element(By.TAG_NAME, 'img').get_attribute('data-seq') or 0)))
     wait(browser, lambda: int(tile.find_element(By.TAG_NAME, 'img').get_attribute('data-seq')) > first + 2)
-    wait(browser, lambda: browser.execute_script("return document.querySelector('#tile-cam01 img').naturalWidth") == 640)
-    tile.click()  # one camera large
+    natural_width = "return document.querySelector('#tile-cam01 img').naturalWidth"
+    wait(browser, lambda: browser.execute_script(natural_width) == 640)
+    tile.click()  # one camera large, its detections drawn over it
     wait(browser, lambda: browser.execute_script("return document.getElementById('large-image').naturalWidth") == 640)
+    wait(browser, lambda: browser.execute_script(PAINTED.format(canvas='large-boxes')) > 0)
+    screenshot(browser, 'large', tmp)
     browser.find_element(By.ID, 'close-large').click()
     assert csp_violations(browser) == []
 
@@ -162,9 +170,7 @@ def test_incident_plays_with_timeline_and_steps(site, browser):
     browser.find_element(By.CSS_SELECTOR, f'a[href="/incidents/{folder.name}"]').click()
     clock = browser.find_element(By.ID, 'clock')
     wait(browser, lambda: clock.text.startswith('Bild 1 / '))
-    boxes = ("const c = document.getElementById('boxes');"
-             "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 == 3 && v).length;")
-    wait(browser, lambda: browser.execute_script(boxes) > 0)  # detections drawn
+    wait(browser, lambda: browser.execute_script(PAINTED.format(canvas='boxes')) > 0)  # detections drawn
     browser.find_element(By.ID, 'play').click()
     wait(browser, lambda: int(clock.text.split()[1]) >= 10)
     browser.find_element(By.ID, 'play').click()  # pause
@@ -206,7 +212,8 @@ def test_investigator_marks_evidence_verifies_and_exports(site, browser):
     browser.find_element(By.ID, 'export').click()
     wait(browser, lambda: 'Exportiert nach' in browser.find_element(By.ID, 'exported').text)
     assert (running.console.settings.export_root / '4711_Js_26_26' / folder.name / 'manifest.json').is_file()
-    assert browser.find_element(By.ID, 'archive').get_attribute('href').endswith(f'/exports/4711_Js_26_26/{folder.name}.zip')
+    archive = browser.find_element(By.ID, 'archive').get_attribute('href')
+    assert archive.endswith(f'/exports/4711_Js_26_26/{folder.name}.zip')
     wait(browser, lambda: browser.find_element(By.ID, 'clock').text.startswith('Bild 1'))
     screenshot(browser, 'evidence', tmp)
 
@@ -216,14 +223,16 @@ def test_admin_reads_the_audit_log_and_tablet_layout(site, browser):
     login(browser, running, 'anna')
     browser.get(running.url + '/audit')
     assert 'Protokollkette intakt' in browser.find_element(By.ID, 'chain').text
-    actions = {row.find_elements(By.TAG_NAME, 'td')[3].text for row in browser.find_elements(By.CSS_SELECTOR, '#audit tbody tr')}
+    rows = browser.find_elements(By.CSS_SELECTOR, '#audit tbody tr')
+    actions = {row.find_elements(By.TAG_NAME, 'td')[3].text for row in rows}
     assert {'login', 'login failed', 'view recording', 'acknowledge', 'refused', 'evidence mark', 'verify',
             'export'} <= actions
     screenshot(browser, 'audit', tmp)
     try:
         browser.set_window_size(800, 1280)  # a tablet, portrait
         browser.get(running.url + '/live')
-        wait(browser, lambda: int(browser.find_element(By.CSS_SELECTOR, '#tile-cam01 img').get_attribute('data-seq')) > 0)
+        tile = browser.find_element(By.CSS_SELECTOR, '#tile-cam01 img')
+        wait(browser, lambda: int(tile.get_attribute('data-seq')) > 0)
         assert browser.execute_script('return document.documentElement.scrollWidth <= window.innerWidth')
         screenshot(browser, 'tablet', tmp)
     finally:

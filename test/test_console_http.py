@@ -91,7 +91,8 @@ ROLE_MATRIX = [
     ('GET', '/api/incidents', None, {'olga': 200, 'ingo': 200, 'anna': 200}),
     ('POST', '/incidents/{first}/acknowledge', {'comment': 'gesehen'}, {'olga': 303, 'ingo': 303, 'anna': 303}),
     ('POST', '/api/cameras/cam01/trigger', {'reason': 'test'}, {'olga': 503, 'ingo': 503, 'anna': 503}),
-    ('POST', '/incidents/{first}/evidence', {'action': 'mark', 'reason': 'Az. 1/26'}, {'olga': 403, 'ingo': 303, 'anna': 303}),
+    ('POST', '/incidents/{first}/evidence', {'action': 'mark', 'reason': 'Az. 1/26'},
+     {'olga': 403, 'ingo': 303, 'anna': 303}),
     ('POST', '/incidents/{first}/verify', {}, {'olga': 403, 'ingo': 200, 'anna': 200}),
     ('POST', '/incidents/{first}/export', {'case_reference': 'Az 7'}, {'olga': 403, 'ingo': 200, 'anna': 400}),
     ('GET', '/audit', None, {'olga': 403, 'ingo': 403, 'anna': 200}),
@@ -199,7 +200,9 @@ def test_evidence_verify_and_export(site):
             assert {'manifest.json', 'manifest.sig', f'{first.name}.avi'} <= set(listed['files'])
         assert ingo.get('/exports/..%2F..%2Fetc/passwd.zip').status == 404
         assert running.logged_in('olga').get(f'/exports/Az._5_26_StA_KL/{first.name}.zip').status == 403
-        assert ingo.post(f'/incidents/{first.name}/evidence', {'action': 'release', 'reason': 'Verfahren eingestellt'}).status == 303
+        released = ingo.post(f'/incidents/{first.name}/evidence',
+                             {'action': 'release', 'reason': 'Verfahren eingestellt'})
+        assert released.status == 303
         assert not (first / 'evidence.json').exists()
         (first / 'metadata.yaml').write_text((first / 'metadata.yaml').read_text() + '# changed\n')
         tampered = ingo.post(f'/incidents/{first.name}/verify').text
@@ -239,6 +242,8 @@ def test_live_frames_alerts_within_a_second_and_acknowledge(site):
         assert frame.status == 200 and frame.body[:2] == b'\xff\xd8' and frame.headers['x-frame-seq'] == '1'
         status = {c['camera']: c for c in olga.get('/api/live/status').json()['cameras']}
         assert status['cam01']['seq'] == 1 and status['cam02']['seq'] == 0
+        drawn = olga.get('/api/live/cam01/detections').json()['boxes']
+        assert [(b['label'], b['track_id']) for b in drawn] == [('person', 1), ('person', 2)]
 
         received, stream_open = [], threading.Event()
 

@@ -107,10 +107,13 @@ def console_subscriptions(node) -> set[str]:
 def test_console_node_sees_anonymised_data_only_and_triggers_through_the_event_manager(graph):
     camera, client, accounts = graph
     assert set(SUBSCRIBED_PER_CAMERA) == {'image_anonymized/compressed', 'detections'}
-    assert wait_until(lambda: console_subscriptions(camera.node) == CONSOLE_TOPICS, 60, step=camera.publish), \
+    assert wait_until(lambda: console_subscriptions(camera.node) == {'/vss/events'}, 60, step=camera.publish), \
+        console_subscriptions(camera.node)  # nobody watches yet: no camera topic at all
+    assert wait_until(lambda: _login(client, accounts), 60, step=camera.publish)
+    assert client.get('/api/live/status').status == 200  # a browser opens the live view
+    assert wait_until(lambda: console_subscriptions(camera.node) == CONSOLE_TOPICS, 30, step=camera.publish), \
         console_subscriptions(camera.node)
     assert camera.raw.get_subscription_count() == 0  # nobody (the console least of all) reads raw frames
-    assert wait_until(lambda: _login(client, accounts), 60, step=camera.publish)
     assert wait_until(lambda: client.get('/api/live/cam01.jpg').status == 200, 30, step=camera.publish)
     served = client.get('/api/live/cam01.jpg').body
     assert served == camera.jpeg  # exactly the anonymised JPEG; a raw (white) frame never reaches it
@@ -121,6 +124,8 @@ def test_console_node_sees_anonymised_data_only_and_triggers_through_the_event_m
     assert wait_until(lambda: any(a['rule'] == 'manual' for a in client.get('/api/alerts').json()['alerts']),
                       30, step=camera.publish)
     assert wait_until(lambda: 'operator_console: console' in camera.diagnostics, 20, step=camera.publish)
+    # the browser left: after the grace period the camera streams are dropped again
+    assert wait_until(lambda: console_subscriptions(camera.node) == {'/vss/events'}, 40, step=camera.publish)
 
 
 def _login(client: ConsoleClient, accounts) -> bool:

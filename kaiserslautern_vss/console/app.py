@@ -243,6 +243,10 @@ class Console:
             return Response(status_code=404)
         return Response(frame[1], media_type='image/jpeg', headers={'x-frame-seq': str(frame[0])})
 
+    async def live_detections(self, request: Request) -> Response:
+        self.session(request, roles.VIEW_LIVE, activity=False)
+        return JSONResponse({'boxes': self.live.detections(request.path_params['camera'])})
+
     async def alerts(self, request: Request) -> Response:
         self.session(request, roles.VIEW_LIVE, activity=False)
         return JSONResponse({'alerts': self.live.alerts()})
@@ -493,6 +497,7 @@ class Console:
             Route('/users/unlock', self.unlock_user, methods=['POST']),
             Route('/api/live/status', self.live_status),
             Route('/api/live/{camera}.jpg', self.live_frame),
+            Route('/api/live/{camera}/detections', self.live_detections),
             Route('/api/alerts', self.alerts),
             Route('/api/alerts/{incident}/acknowledge', self.acknowledge, methods=['POST']),
             Route('/api/events', self.event_stream),

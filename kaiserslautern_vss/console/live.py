@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.console.messages import MessageError, decode_event, decode_jpeg
+from kaiserslautern_vss.console.messages import MessageError, decode_detections, decode_event, decode_jpeg
 
 #: incidents kept for the alert list (newest)
 MAX_INCIDENTS = 200
@@ -46,6 +46,7 @@ class LiveState:
         self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
         self._lock = threading.Lock()
         self.dropped_messages = 0  # undecodable images and events (diagnostics)
+        self.last_viewed = float('-inf')  # a browser's last live request (camera topics follow it)
 
     # --- fed by the node -------------------------------------------------------------
     def on_image(self, camera: str, cdr: bytes) -> None:
@@ -74,8 +75,13 @@ class LiveState:
         self._publish('incident', self._alert(event))
 
     # --- read by the web app ---------------------------------------------------------
+    def watched(self, now: float, within_s: float) -> bool:
+        """True if a browser looked at the live view in the last ``within_s`` seconds."""
+        return now - self.last_viewed <= within_s
+
     def frame(self, camera: str) -> tuple[int, bytes] | None:
         """``(sequence, jpeg)`` of the camera's newest frame, decoded once per frame."""
+        self.last_viewed = self._clock()
         slot = self._slots.get(camera)
         if slot is None:
             return None
@@ -94,8 +100,22 @@ class LiveState:
             slot.decoded_seq, slot.jpeg = seq, jpeg
         return seq, jpeg
 
-    def cameras_status(self) -> list[dict[str, Any]]:
+    def detections(self, camera: str) -> list[dict[str, Any]]:
+        """The boxes of the camera's newest detections (drawn over the large view)."""
+        slot = self._slots.get(camera)
+        if slot is None or slot.detections_cdr is None:
+            return []
+        try:
+            return [box.to_dict() for box in decode_detections(slot.detections_cdr)[1]]
+        except MessageError:
+            self.dropped_messages += 1
+            return []
+
+    def cameras_status(self, viewer: bool = True) -> list[dict[str, Any]]:
+        """Per camera: newest frame's sequence and age, open incidents; ``viewer``: asked by a browser."""
         now = self._clock()
+        if viewer:
+            self.last_viewed = now
         with self._lock:
             open_by_camera: dict[str, list[str]] = {}
             for event in self._incidents.values():

@@ -67,7 +67,8 @@ def decode_detections(cdr: bytes) -> tuple[int, list[Box]]:
             continue
         best = max(detection.results, key=lambda result: result.hypothesis.score).hypothesis
         w, h = float(detection.bbox.size_x), float(detection.bbox.size_y)
-        boxes.append(Box(float(detection.bbox.center.position.x) - w / 2, float(detection.bbox.center.position.y) - h / 2,
+        center = detection.bbox.center.position
+        boxes.append(Box(float(center.x) - w / 2, float(center.y) - h / 2,
                          w, h, best.class_id, int(detection.id) if detection.id.isdigit() else -1,
                          float(best.score)))
     return _stamp_ns(msg.header), boxes

@@ -4,8 +4,10 @@ Subscribes ONLY ``/vss/<cam>/image_anonymized/compressed``, ``/vss/<cam>/detecti
 and ``/vss/events`` (serialized; decoded when a browser looks), and calls the event
 manager's ``/vss/<cam>/trigger_recording`` service for manual triggers. Never
 ``image_raw``: :data:`SUBSCRIBED_PER_CAMERA` is the whole list, and a test checks the
-node's subscriptions in the ROS graph. The web application itself is ROS-free
-(kaiserslautern_vss.console).
+node's subscriptions in the ROS graph. The camera topics are subscribed only while a
+browser watches the live view (and ``WATCH_GRACE_S`` after), so ten camera streams cost
+nothing while nobody looks; ``/vss/events`` always (alerts). The web application itself
+is ROS-free (kaiserslautern_vss.console).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SUBSCRIBED_PER_CAMERA = {
     'detections': (Detection2DArray, qos.RELIABLE, LiveState.on_detections),
 }
 TRIGGER_TIMEOUT_S = 5.0
+WATCH_GRACE_S = 10.0
 
 
 class OperatorConsoleNode(Node):
@@ -50,13 +53,11 @@ class OperatorConsoleNode(Node):
         except OSError as error:
             raise StartupError(f'operator_console: {error}') from error
         self.live = LiveState(list(settings.cameras), time.time)
-        self._trigger_clients = {}
-        for camera in settings.cameras:
-            for name, (msg_class, profile, store) in SUBSCRIBED_PER_CAMERA.items():
-                self.create_subscription(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
-                                         profile, raw=True)
-            self._trigger_clients[camera] = self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
+        self._trigger_clients = {camera: self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
+                                 for camera in settings.cameras}
+        self._camera_subscriptions: list = []
         self.create_subscription(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
+        self.create_timer(1.0, self._follow_viewers)
         self.url = f'https://{settings.bind_address}:{settings.port}/'
         try:
             self.console = Console(settings, self.live, trigger=self.trigger)
@@ -67,6 +68,19 @@ class OperatorConsoleNode(Node):
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0)
         self.get_logger().info(f'Leitstelle on {self.url} for {", ".join(settings.cameras)} (certificate SHA-256 '
                                f'{certificate_fingerprint(settings.tls_cert_file)}); audit log {settings.audit_log}')
+
+    def _follow_viewers(self) -> None:
+        """Subscribe the camera topics while someone watches the live view, drop them after."""
+        watched = self.live.watched(time.time(), WATCH_GRACE_S)
+        if watched and not self._camera_subscriptions:
+            self._camera_subscriptions = [
+                self.create_subscription(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
+                                         profile, raw=True)
+                for camera in self.live.cameras for name, (msg_class, profile, store) in SUBSCRIBED_PER_CAMERA.items()]
+        elif not watched and self._camera_subscriptions:
+            for subscription in self._camera_subscriptions:
+                self.destroy_subscription(subscription)
+            self._camera_subscriptions = []
 
     def trigger(self, camera: str) -> tuple[bool, str]:
         """Call the camera's trigger_recording service (from a web worker thread; the executor
@@ -84,13 +98,16 @@ class OperatorConsoleNode(Node):
         return bool(response.success), response.message
 
     def _diagnostics(self) -> dict:
-        cameras = self.live.cameras_status()
-        silent = [c['camera'] for c in cameras if c['age_s'] is None or c['age_s'] > 5.0]
+        cameras = self.live.cameras_status(viewer=False)
+        silent = [c['camera'] for c in cameras if self._camera_subscriptions
+                  and (c['age_s'] is None or c['age_s'] > 5.0)]
         problems = ([f'no frames from {", ".join(silent)}'] if silent else []) + (
             ['no signing key: evidence, verification and export unavailable']
             if self.console.signing_key is None else [])
         return {'console': (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
-            'url': self.url, 'sessions': len(self.console.sessions), 'cameras_silent': len(silent),
+            'url': self.url, 'sessions': len(self.console.sessions),
+            'live_view_watched': bool(self._camera_subscriptions),
+            'cameras_silent': len(silent),
             'undecodable_messages': self.live.dropped_messages})}
 
     def destroy_node(self) -> None:

@@ -13,4 +13,26 @@ const vss = {
   checkSession(response) {
     if (response.status === 401) window.location.assign('/login');
   },
+  // As large as the container allows (heightShare of the screen height at most).
+  fit(image, container, heightShare) {
+    if (!image.naturalWidth) return;
+    const scale = Math.min(container.clientWidth / image.naturalWidth,
+                           heightShare * window.innerHeight / image.naturalHeight);
+    image.style.width = `${Math.floor(image.naturalWidth * scale)}px`;
+  },
+  // Detections (pixel boxes of the image) on the canvas lying over the image.
+  drawBoxes(canvas, image, boxes) {
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext('2d');
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.lineWidth = Math.max(2, canvas.width / 400);
+    context.font = `${Math.max(12, canvas.width / 60)}px sans-serif`;
+    for (const box of boxes) {
+      context.strokeStyle = box.label === 'person' ? '#4da3ff' : '#f0b429';
+      context.strokeRect(box.x, box.y, box.w, box.h);
+      context.fillStyle = context.strokeStyle;
+      context.fillText(box.track_id >= 0 ? `${box.label} #${box.track_id}` : box.label, box.x, Math.max(12, box.y - 4));
+    }
+  },
 };

@@ -7,20 +7,23 @@
   const tiles = new Map([...document.querySelectorAll('.tile')].map((tile) => [tile.dataset.camera, tile]));
   const large = document.getElementById('large');
   const largeImage = document.getElementById('large-image');
+  const largeBoxes = document.getElementById('large-boxes');
   let largeCamera = null;
 
   // The next frame is fetched completely before it replaces the shown one (no flicker).
   async function load(img, camera, seq) {
-    if (img.dataset.loading === '1' || img.dataset.seq === String(seq)) return;
+    if (img.dataset.loading === '1' || img.dataset.seq === String(seq)) return false;
     img.dataset.loading = '1';
     try {
-      const response = await fetch(`/api/live/${encodeURIComponent(camera)}.jpg?seq=${seq}`, {credentials: 'same-origin'});
+      const url = `/api/live/${encodeURIComponent(camera)}.jpg?seq=${seq}`;
+      const response = await fetch(url, {credentials: 'same-origin'});
       vss.checkSession(response);
-      if (!response.ok) return;
+      if (!response.ok) return false;
       const previous = img.src;
       img.src = URL.createObjectURL(await response.blob());
       img.dataset.seq = String(seq);
       if (previous.startsWith('blob:')) URL.revokeObjectURL(previous);
+      return true;
     } finally {
       img.dataset.loading = '0';
     }
@@ -36,16 +39,29 @@
           if (!tile) continue;
           tile.classList.toggle('alarm', status.open_incidents.length > 0);
           tile.classList.toggle('stale', status.age_s === null || status.age_s > 5);
-          tile.querySelector('.badge').textContent = status.open_incidents.length ? `Vorfall: ${status.open_incidents.join(', ')}` : '';
+          const open = status.open_incidents;
+          tile.querySelector('.badge').textContent = open.length ? `Vorfall: ${open.join(', ')}` : '';
           if (status.seq > 0) {
             load(tile.querySelector('img'), status.camera, status.seq);
-            if (status.camera === largeCamera) load(largeImage, status.camera, status.seq);
+            if (status.camera === largeCamera) {
+              load(largeImage, status.camera, status.seq).then((shown) => { if (shown) drawLarge(status.camera); });
+            }
           }
         }
       }
     } finally {
       setTimeout(refresh, refreshMs);
     }
+  }
+
+  // The large camera with its newest detections drawn over it.
+  async function drawLarge(camera) {
+    const response = await fetch(`/api/live/${encodeURIComponent(camera)}/detections`, {credentials: 'same-origin'});
+    if (!response.ok || camera !== largeCamera) return;
+    const boxes = (await response.json()).boxes;
+    await largeImage.decode();
+    vss.fit(largeImage, large, 0.65);
+    vss.drawBoxes(largeBoxes, largeImage, boxes);
   }
 
   function showLarge(camera) {

@@ -14,22 +14,6 @@
   let playing = false;
   let timer = null;
 
-  function draw() {
-    const frame = timeline.frames[index];
-    canvas.width = image.naturalWidth;
-    canvas.height = image.naturalHeight;
-    const context = canvas.getContext('2d');
-    context.clearRect(0, 0, canvas.width, canvas.height);
-    context.lineWidth = Math.max(2, canvas.width / 400);
-    context.font = `${Math.max(12, canvas.width / 60)}px sans-serif`;
-    for (const box of frame.boxes) {
-      context.strokeStyle = box.label === 'person' ? '#4da3ff' : '#f0b429';
-      context.strokeRect(box.x, box.y, box.w, box.h);
-      context.fillStyle = context.strokeStyle;
-      context.fillText(box.track_id >= 0 ? `${box.label} #${box.track_id}` : box.label, box.x, Math.max(12, box.y - 4));
-    }
-  }
-
   function show(next) {
     index = Math.max(0, Math.min(next, timeline.frames.length - 1));
     position.value = String(index);
@@ -38,16 +22,11 @@
     clock.textContent = `Bild ${index + 1} / ${timeline.frames.length} · ${frame.t.toFixed(1)} s${relative}`;
     image.src = `/api/incidents/${name}/frames/${index}.jpg`;
   }
-  // As large as the player allows (75 % of the screen height at most), boxes canvas on top.
-  function fit() {
-    if (!image.naturalWidth) return;
-    const scale = Math.min(player.clientWidth / image.naturalWidth, 0.75 * window.innerHeight / image.naturalHeight);
-    image.style.width = `${Math.floor(image.naturalWidth * scale)}px`;
-  }
+  const fit = () => vss.fit(image, player, 0.75);
   window.addEventListener('resize', fit);
   image.addEventListener('load', () => {
     fit();
-    draw();
+    vss.drawBoxes(canvas, image, timeline.frames[index].boxes);
     if (playing) {
       const now = timeline.frames[index];
       const next = timeline.frames[index + 1];
