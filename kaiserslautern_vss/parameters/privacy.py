@@ -28,7 +28,7 @@ PARAMETERS = (
     ParamSpec('on_deadline', 'mask_all', 'Frame that cannot be anonymised (inference failed, detections '
               'rejected as invalid, masking failed): publish it fully masked or drop it',
               choices=('mask_all', 'drop')),
-    ParamSpec('stamp_tolerance_s', 2.0, 'Frames stamped further than this from the node clock (ahead or '
+    ParamSpec('stamp_tolerance_s', 5.0, 'Frames stamped further than this from the node clock (ahead or '
               'behind) are refused one by one and counted', minimum=0.05, maximum=86400.0),
     ParamSpec('max_detections', 1000, 'More detections in one frame mean a broken detector: the frame '
               'fails closed', minimum=1, maximum=100000),
