@@ -4,10 +4,11 @@
 
 1. The operator_console node as a real process, fed over DDS by ten cameras at 10 fps
    (1280x720 JPEGs of vtest.avi, q80 like the privacy node, and detections, published pre-serialized from this
-   process). Its CPU share is measured without browsers, then with ``--clients`` HTTPS
-   clients polling exactly like live.js: the status JSON at the grid refresh rate, then
-   every camera whose frame changed, over one kept-alive connection each. The serving
-   cost is the difference; the budget is 10 % of one core.
+   process). Its CPU share is measured with nobody on the live view (it then subscribes
+   no camera topic), then with ``--clients`` HTTPS clients polling exactly like live.js:
+   the status JSON at the grid refresh rate, then every camera whose frame changed, over
+   one kept-alive connection each. Budget for the second: 10 % of one core, receiving the
+   ten streams included.
 2. A 60 s incident (10 fps, 1280x720 vtest.avi) written by the event manager's recorder and sealed,
    plain and encrypted: time from requesting the incident page until the first frame's
    JPEG has arrived (page, timeline, frame 0), cold (nothing cached); budget 1 s.
@@ -156,17 +157,17 @@ def live_grid(tmp: Path, images: list, seconds: float, clients: int, refresh_hz:
             if time.monotonic() > deadline:
                 raise SystemExit('the console did not come up within 60 s')
             time.sleep(0.5)
-        while not all(c['seq'] for c in browsers[0].get('/api/live/status').json()['cameras']):
-            if time.monotonic() > deadline:
-                raise SystemExit('the console received no frames within 60 s')
-            time.sleep(0.2)
-        time.sleep(2.0)
+        time.sleep(12.0)  # logged in, nobody on the live view: camera topics are not subscribed
         idle = cpu_share(console, seconds)
         stop, counts = threading.Event(), [0]
         pollers = [threading.Thread(target=poll_like_the_browser, args=(client, refresh_hz, stop, counts))
                    for client in browsers]
         for poller in pollers:
             poller.start()
+        while counts[0] < len(CAMERAS) * clients:  # every client saw every camera (the node subscribes first)
+            if time.monotonic() > deadline + 60:
+                raise SystemExit('the console served no frames within 60 s of the live view opening')
+            time.sleep(0.2)
         time.sleep(2.0)
         counts[0] = 0
         serving = cpu_share(console, seconds)
@@ -180,11 +181,10 @@ def live_grid(tmp: Path, images: list, seconds: float, clients: int, refresh_hz:
     print(f'live grid: {len(CAMERAS)} cameras x {FPS} fps in ({WIDTH}x{HEIGHT}, '
           f'JPEG ~{cameras.jpeg_bytes // 1024} KiB), '
           f'{clients} clients at {refresh_hz:g} Hz')
-    print(f'  console process, subscribing only:      {100 * idle:5.1f} % of one core')
-    print(f'  console process, serving {clients} clients:    {100 * serving:5.1f} % of one core '
-          f'({frames_served / seconds:.0f} JPEGs/s served)')
-    print(f'  serving cost (difference):              {100 * (serving - idle):5.1f} % of one core '
-          f'(budget 10 %: {"ok" if serving - idle <= 0.10 else "OVER"})')
+    print(f'  console process, nobody watching:       {100 * idle:5.1f} % of one core')
+    print(f'  console process, {clients} clients watching:  {100 * serving:5.1f} % of one core '
+          f'({frames_served / seconds:.0f} JPEGs/s served; receiving the ten streams included)')
+    print(f'  budget 10 % of one core: {"ok" if serving <= 0.10 else "OVER"}')
 
 
 def first_frame(tmp: Path, images: list) -> None:

@@ -118,8 +118,8 @@ class OperatorConsoleNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    # two threads: service answers arrive while a subscription callback may be running
-    return run_node(OperatorConsoleNode, args, threads=2)
+    # one executor thread: a manual trigger waits in a web worker thread, not in a callback
+    return run_node(OperatorConsoleNode, args)
 
 
 if __name__ == '__main__':
