@@ -21,6 +21,8 @@ from kaiserslautern_vss.events.audit import AuditLog
 from kaiserslautern_vss.events.encryption import load_or_create_key
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def site(tmp_path):
@@ -55,7 +57,7 @@ def test_security_headers_cookies_and_https_only(site):
         assert response.status == 303
         session_cookie = response.headers['set-cookie']
         assert '__Host-vss_session=' in session_cookie and 'Secure' in session_cookie and 'HttpOnly' in session_cookie
-        assert running.server._server.servers[0].sockets[0].getsockname()[0] == '127.0.0.1'
+        assert running.server.address[0] == '127.0.0.1'
         with socket.create_connection(('127.0.0.1', running.server.port), timeout=5) as plain:
             plain.sendall(b'GET /login HTTP/1.1\r\nHost: x\r\n\r\n')
             assert not plain.recv(100).startswith(b'HTTP/1.1 200')  # no plain-HTTP service

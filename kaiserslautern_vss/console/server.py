@@ -48,10 +48,14 @@ class ConsoleServer:
             raise OSError(f'console HTTPS server did not start on {s.bind_address}:{s.port}')
 
     @property
-    def port(self) -> int:
-        """The bound port (useful when configured as 0 in tests)."""
+    def address(self) -> tuple[str, int]:
+        """The bound address and port (the port is chosen by the OS when configured as 0)."""
         assert self._server is not None
-        return self._server.servers[0].sockets[0].getsockname()[1]
+        return self._server.servers[0].sockets[0].getsockname()[:2]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
