@@ -147,11 +147,12 @@ def test_alert_arrives_within_a_second_and_is_acknowledged(site, browser):
     wait(browser, lambda: browser.find_element(By.ID, 'stream-state').text == 'Verbunden')
     incident = Incident(id='d4' * 16, rule='zone_intrusion', camera='cam02', kind='zone_intrusion',
                         started_ns=T0, updated_ns=T0)
-    published = time.monotonic()
+    published_ms = time.time() * 1000  # browser and server share this host's clock
     running.console.live.on_event(event_cdr(IncidentUpdate('start', incident)))
-    wait(browser, lambda: browser.find_elements(By.ID, 'alert-d4d4d4d4'), timeout_s=5.0, poll_s=0.02)
-    arrived_s = time.monotonic() - published
-    assert arrived_s < 1.0, f'alert took {arrived_s:.2f} s'
+    alert = wait(browser, lambda: browser.find_elements(By.ID, 'alert-d4d4d4d4'), timeout_s=10.0)[0]
+    arrived_s = (int(alert.get_attribute('data-arrived-ms')) - published_ms) / 1000
+    assert arrived_s < 1.0, f'alert took {arrived_s:.2f} s to reach the screen'
+    print(f'alert on screen {1000 * arrived_s:.0f} ms after it was published')
     wait(browser, lambda: 'alarm' in browser.find_element(By.ID, 'tile-cam02').get_attribute('class').split())
     wait(browser, lambda: browser.execute_script(
         "return [...document.querySelectorAll('.tile img')].every((img) => img.naturalWidth > 0)"))

@@ -106,6 +106,7 @@
     if (!item) {
       item = template.content.firstElementChild.cloneNode(true);
       item.dataset.key = alert.key;
+      item.dataset.arrivedMs = String(Date.now());  // when it reached this screen (tests measure it)
       item.id = `alert-${alert.key}`;
       item.querySelector('form.ack').addEventListener('submit', async (event) => {
         event.preventDefault();
