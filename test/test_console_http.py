@@ -99,6 +99,7 @@ ROLE_MATRIX = [
     ('POST', '/incidents/{first}/export', {'case_reference': 'Az 7'}, {'olga': 403, 'ingo': 200, 'anna': 400}),
     ('GET', '/audit', None, {'olga': 403, 'ingo': 403, 'anna': 200}),
     ('GET', '/users', None, {'olga': 403, 'ingo': 403, 'anna': 200}),
+    ('POST', '/users/unlock', {'user': 'olga'}, {'olga': 403, 'ingo': 403, 'anna': 303}),
 ]
 
 
@@ -115,7 +116,7 @@ def test_role_matrix(site):
                 reply = client.get(path) if method == 'GET' else client.post(path, fields)
                 assert reply.status == status, (user, method, path, reply.status, reply.text[:300])
         refused = [e for e in audit_entries(settings) if e['action'] == 'refused']
-        assert {e['actor'] for e in refused} == {'olga', 'ingo'} and len(refused) == 7
+        assert {e['actor'] for e in refused} == {'olga', 'ingo'} and len(refused) == 9
         assert 'Zugriff verweigert' in clients['olga'].get('/audit').text
 
 

@@ -65,6 +65,9 @@ class OperatorConsoleNode(Node):
             self.server.start()
         except (AccountError, TlsError, AuditError, OSError) as error:
             raise StartupError(f'operator_console: {error}') from error
+        if not self.console.accounts.all():
+            self.get_logger().warning(f'no users in {settings.users_file}: nobody can log in; create them with '
+                                      f'vss-users --file {settings.users_file} add NAME --role admin')
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0)
         self.get_logger().info(f'Leitstelle on {self.url} for {", ".join(settings.cameras)} (certificate SHA-256 '
                                f'{certificate_fingerprint(settings.tls_cert_file)}); audit log {settings.audit_log}')
