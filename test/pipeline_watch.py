@@ -33,6 +33,8 @@ class Observed:
     judge: FrameJudge
     arrivals: list[tuple[float, object]] = field(default_factory=list)
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: (arrival, frames masked by policy so far) of every privacy report on cam01, once a second
+    masked_series: list[tuple[float, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_image(self, msg: Image) -> None:
@@ -45,6 +47,8 @@ class Observed:
             for status in msg.status:
                 self.diagnostics[status.name] = {'message': status.message,
                                                  **{v.key: v.value for v in status.values}}
+                if status.name == 'privacy: cam01':
+                    self.masked_series.append((time.monotonic(), int(self.diagnostics[status.name]['masked'])))
 
     def tally(self, start: float, end: float) -> Tally:
         tally = Tally()
@@ -53,6 +57,13 @@ class Observed:
                 if start <= arrived <= end:
                     tally.add(verdict)
         return tally
+
+    def masked_between(self, start: float, end: float) -> list[int]:
+        """Frames the pipeline masked by policy in each reporting interval within start..end (its
+        own count: complete, where this best-effort observer may miss frames)."""
+        with self.lock:
+            counts = [masked for arrived, masked in self.masked_series if start <= arrived <= end]
+        return [later - earlier for earlier, later in zip(counts, counts[1:])]
 
     def value(self, status: str, key: str) -> int:
         with self.lock:
@@ -63,18 +74,19 @@ class Observed:
             return len(self.arrivals)
 
 
-class Observer:
-    """An in-process node spinning in its own thread."""
+class SpinningNode:
+    """An in-process node on its own context, spinning in its own thread until :meth:`close`;
+    subclasses create their subscriptions before calling :meth:`start`."""
 
-    def __init__(self, observed: Observed) -> None:
+    def __init__(self, name: str) -> None:
         self.context = rclpy.context.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node('boundary_observer', context=self.context)
-        self.node.create_subscription(Image, '/vss/cam01/image_anonymized', observed.on_image, qos.SENSOR)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', observed.on_diagnostics, 10)
+        self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self._spin, daemon=True)
+
+    def start(self) -> None:
         self.thread.start()
 
     def _spin(self) -> None:
@@ -86,8 +98,19 @@ class Observer:
 
     def close(self) -> None:
         self.context.try_shutdown()
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
         self.node.destroy_node()
+
+
+class Observer(SpinningNode):
+    """Feeds ``observed`` with cam01's anonymised frames and the diagnostics."""
+
+    def __init__(self, observed: Observed) -> None:
+        super().__init__('boundary_observer')
+        self.node.create_subscription(Image, '/vss/cam01/image_anonymized', observed.on_image, qos.SENSOR)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', observed.on_diagnostics, 10)
+        self.start()
 
 
 def hostile(attack: str, seconds: float) -> list[float]:

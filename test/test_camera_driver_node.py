@@ -16,10 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CameraInfo, Image
 from servers.mjpeg_server import MjpegServer
@@ -30,6 +28,7 @@ from kaiserslautern_vss.bringup.processes import ros_environment
 from kaiserslautern_vss.camera.privacy_zones import parse_zone_texts
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import image_to_bgr
+from pipeline_watch import SpinningNode
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -53,13 +52,11 @@ class CameraLog:
     info: CameraInfo | None = None
 
 
-class Observer:
+class Observer(SpinningNode):
     """In-process subscriber: checks every frame's zones on arrival, keeps stamps, sizes, diagnostics."""
 
     def __init__(self, cameras: list[str]) -> None:
-        self.context = rclpy.context.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('camera_observer', context=self.context)
+        super().__init__('camera_observer')
         self.lock = threading.Lock()
         self.cameras = {camera: CameraLog() for camera in cameras}
         self.diagnostics: dict[str, DiagnosticStatus] = {}
@@ -72,17 +69,7 @@ class Observer:
             self.node.create_subscription(CameraInfo, f'/vss/{camera}/camera_info',
                                           lambda msg, c=camera: self._on_info(c, msg), qos.SENSOR)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except ExternalShutdownException:
-            pass
+        self.start()
 
     def _on_image(self, camera: str, msg: Image) -> None:
         image = image_to_bgr(msg)
@@ -113,11 +100,6 @@ class Observer:
         with self.lock:
             status = self.diagnostics.get(camera)
             return next((v.value for v in status.values if v.key == key), '') if status else ''
-
-    def close(self) -> None:
-        self.context.try_shutdown()
-        self.thread.join(timeout=5)
-        self.node.destroy_node()
 
 
 def _clip(path: Path, frames: int) -> Path:
