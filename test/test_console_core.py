@@ -113,15 +113,15 @@ def test_login_guard_rate_limits_locks_out_and_refuses_replayed_codes():
 
 def test_sessions_end_when_idle_or_old_and_background_requests_do_not_renew():
     store = SessionStore(idle_s=60.0, max_age_s=3600.0)
-    session = store.create('olga', 'operator', 0.0)
+    session = store.create('olga', 'operator', 'c', 0.0)
     assert store.get(session.id, 50.0) is session
     assert store.get(session.id, 100.0, activity=False) is session  # 50 s since activity
     assert store.get(session.id, 111.0) is None  # idle since 50 s
-    old = store.create('olga', 'operator', 0.0)
+    old = store.create('olga', 'operator', 'c', 0.0)
     for moment in range(50, 3600, 50):
         assert store.get(old.id, float(moment)) is old
     assert store.get(old.id, 3601.0) is None
-    ended = store.create('olga', 'operator', 0.0)
+    ended = store.create('olga', 'operator', 'c', 0.0)
     store.end(ended.id)
     assert store.get(ended.id, 1.0) is None and store.get(None, 1.0) is None
     assert session.csrf_token != old.csrf_token

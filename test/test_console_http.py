@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,6 +17,7 @@ import pytest
 
 from console_support import (PASSWORD, T0, SECOND, detections_cdr, event_cdr, jpeg_cdr, record_incident,
                              running_console, scene, console_settings, totp_code)
+from kaiserslautern_vss.console.accounts import hash_password, load_accounts, save_accounts
 from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.events.audit import AuditLog
 from kaiserslautern_vss.events.encryption import load_or_create_key
@@ -82,6 +84,12 @@ def test_login_needs_password_totp_and_csrf_and_locks_out(site):
         assert running.client().login('ingo', PASSWORD, code).status == 303
         assert running.client().login('ingo', PASSWORD, code).status == 401  # a code works once
         assert running.client().get('/live').status == 303  # no session: to the login
+        anna = running.logged_in('anna')
+        assert anna.get('/users').status == 200
+        users = load_accounts(settings.users_file)
+        users['anna'] = dataclasses.replace(users['anna'], password_hash=hash_password('a new long passphrase'))
+        save_accounts(settings.users_file, users)  # vss-users passwd
+        assert anna.get('/users').status == 303  # the old session ended with the old password
         actions = [(e['actor'], e['action']) for e in audit_entries(settings)]
         assert actions.count(('olga', 'login failed')) == 3 and ('ingo', 'login') in actions
 

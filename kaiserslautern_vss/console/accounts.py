@@ -7,6 +7,7 @@ it (and re-reads it when it changed, so a removed user is refused at once).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,6 +38,11 @@ class Account:
     password_hash: str
     totp_secret: str
     display_name: str = ''
+
+
+def credentials(account: Account) -> str:
+    """What a session depends on: role, password and second factor (a change logs the user out)."""
+    return hashlib.sha256(f'{account.role}\n{account.password_hash}\n{account.totp_secret}'.encode()).hexdigest()
 
 
 def hash_password(password: str) -> str:
@@ -128,7 +134,7 @@ class AccountBook:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path).expanduser()
-        self._stamp: float | None = None
+        self._stamp: int | None = None
         self._accounts: dict[str, Account] = {}
 
     def get(self, name: str) -> Account | None:

@@ -35,7 +35,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kaiserslautern_vss.console import roles
-from kaiserslautern_vss.console.accounts import Account, AccountBook, hash_password, password_matches, totp_counter
+from kaiserslautern_vss.console.accounts import (Account, AccountBook, credentials, hash_password, password_matches,
+                                                 totp_counter)
 from kaiserslautern_vss.console.casework import (SAFE_CASE, CaseworkError, export_for_case, set_evidence,
                                                  verify_signature)
 from kaiserslautern_vss.console.incidents import (STATE_LABELS, STATES, IncidentFilter, IncidentNotFound,
@@ -153,7 +154,7 @@ class Console:
         if session is None:
             raise NotLoggedIn()
         account = self.accounts.get(session.user)
-        if account is None or account.role != session.role:  # removed or changed by vss-users
+        if account is None or credentials(account) != session.credentials:  # removed or changed by vss-users
             self.sessions.end(session.id)
             raise NotLoggedIn()
         if not roles.allowed(session.role, permission):
@@ -209,7 +210,7 @@ class Console:
                                     'Konto gesperrt nach Fehlversuchen' if locked else 'falsches Passwort oder Code')
             return self._login_form(request, 'Anmeldung fehlgeschlagen: Benutzer, Passwort oder Code falsch.', 401)
         self.guard.record_success(user)
-        session = self.sessions.create(account.name, account.role, now)
+        session = self.sessions.create(account.name, account.role, credentials(account), now)
         await run_in_threadpool(self.audit, account.name, 'login', client, f'Anmeldung als {account.role}')
         response = RedirectResponse('/live' if roles.allowed(account.role, roles.VIEW_LIVE) else '/incidents', 303)
         response.set_cookie(SESSION_COOKIE, session.id, secure=True, httponly=True, samesite='strict', path='/')

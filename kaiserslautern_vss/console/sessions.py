@@ -2,8 +2,8 @@
 
 A session ends after ``idle_s`` without user activity (automatic refreshes of the live
 view do not count, see :meth:`SessionStore.get`) or ``max_age_s`` after login, at
-logout, and when the user disappears from the users file. Each session carries its own
-CSRF token.
+logout, and when the user's entry in the users file is removed or changed (role,
+password, TOTP secret: ``credentials``). Each session carries its own CSRF token.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ class Session:
     id: str
     user: str
     role: str
+    credentials: str  # the account's entry at login (a changed entry ends the session)
     csrf_token: str
     created: float
     last_active: float
@@ -31,8 +32,8 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str, role: str, now: float) -> Session:
-        session = Session(secrets.token_urlsafe(32), user, role, secrets.token_urlsafe(32), now, now)
+    def create(self, user: str, role: str, credentials: str, now: float) -> Session:
+        session = Session(secrets.token_urlsafe(32), user, role, credentials, secrets.token_urlsafe(32), now, now)
         with self._lock:
             self._sessions[session.id] = session
         return session
