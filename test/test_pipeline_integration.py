@@ -67,12 +67,12 @@ def test_every_node_exits_cleanly(pipeline_run):
 
 def test_detections_carry_image_stamps_and_find_people(pipeline_run):
     observer, _, _ = pipeline_run
+    assert len(observer.raw) > 0.8 * len(CLIP_FRAMES)
     # The detector keeps only each camera's newest frame, so a loaded machine may skip some.
     assert len(observer.detections) > 0.6 * len(CLIP_FRAMES)
-    # The observer takes three best-effort image streams from one process and converts them in
-    # Python: on a loaded machine it misses many frames (the detections are reliable).
+    # The observer's own best-effort subscription may miss a raw frame under load.
     matched = [key for key in observer.detections if key in observer.raw]
-    assert len(matched) > 0.2 * len(observer.detections)
+    assert len(matched) > 0.95 * len(observer.detections)
     assert all(observer.detections[k].header.frame_id == observer.raw[k].header.frame_id for k in matched)
     with_person = [k for k, m in observer.detections.items() if 'person' in msg_to_detections(m).labels]
     assert len(with_person) > 0.8 * len(observer.detections)
@@ -91,7 +91,7 @@ def test_anonymized_frames_differ_from_raw_inside_every_head_region(pipeline_run
                 continue
             assert not np.array_equal(raw[y1:y2, x1:x2], anonymized[y1:y2, x1:x2]), f'head unmasked at {key}'
             checked += 1
-    assert checked > 50
+    assert checked > 100
 
 
 def _bags(recordings: Path) -> list[Path]:
