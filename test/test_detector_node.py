@@ -5,6 +5,8 @@ missing model or disagreeing camera lists refuse to start."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -21,7 +23,7 @@ from vision_msgs.msg import Detection2DArray
 
 from conftest import shared_file, wait_until
 from kaiserslautern_vss.bringup.graph import NodeSpec
-from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.parameters import detector, privacy
 from kaiserslautern_vss.parameters.spec import validate_parameters
 from kaiserslautern_vss.ros import qos
@@ -178,3 +180,14 @@ def test_detector_and_privacy_must_serve_the_same_cameras(capfd):
     assert _refused(_pipeline_specs(privacy_cameras=('cam01',))) == 2
     assert ("detector cameras ['cam01', 'cam02'] and privacy cameras ['cam01'] differ"
             in capfd.readouterr().err)
+
+
+@pytest.mark.parametrize('names, message', [
+    (['/vss/cam01/camera_driver'], 'need exactly one detector and one privacy node'),
+    (['/vss/detector', '/vss/privacy', '/vss/tracker'], 'got /vss/tracker'),
+    (['detector', '/vss/privacy'], 'got detector')])
+def test_the_pipeline_refuses_node_names_it_cannot_host(names, message, capfd):
+    done = subprocess.run([sys.executable, '-m', 'kaiserslautern_vss.nodes.vision_pipeline', *names, '--ros-args'],
+                          env=ros_environment(), timeout=60)
+    assert done.returncode == 2
+    assert message in capfd.readouterr().err
