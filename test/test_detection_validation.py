@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.parameters.privacy import validation_settings
 from kaiserslautern_vss.privacy.detection_validation import (EMPTY_BOX, LABEL_CASE, NON_FINITE_BOX,
                                                              NON_FINITE_SCORE, OUTSIDE_IMAGE, SWAPPED_CORNERS,
                                                              TOO_MANY, UNKNOWN_LABEL, DetectionValidationError,
-                                                             ValidationSettings, sanitize_detections)
+                                                             ValidationSettings, detector_labels,
+                                                             sanitize_detections)
 
 SHAPE = (480, 640, 3)
 SETTINGS = ValidationSettings(known_labels=frozenset({'person', 'car'}), max_detections=100)
@@ -94,3 +96,14 @@ def test_bad_settings_are_refused():
         ValidationSettings(max_detections=0)
     with pytest.raises(DetectionValidationError, match="person label 'person' is not among the known labels"):
         ValidationSettings(known_labels=frozenset({'car'}))
+
+
+def test_known_labels_are_the_allowlist_or_the_model_classes():
+    class WithClasses:
+        class_names = ('person', 'car', 'dog')
+
+    assert detector_labels(WithClasses(), ['person', 'car']) == {'person', 'car'}
+    assert detector_labels(WithClasses(), []) == {'person', 'car', 'dog'}
+    assert detector_labels(object(), []) == {'person'}  # the HOG fallback finds persons only
+    settings = validation_settings({'max_detections': 7}, frozenset({'car'}))
+    assert settings.known_labels == {'person', 'car'} and settings.max_detections == 7

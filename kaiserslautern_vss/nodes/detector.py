@@ -21,10 +21,11 @@ from vision_msgs.msg import Detection2DArray
 from kaiserslautern_vss.detection.factory import create_detector_pool
 from kaiserslautern_vss.detection.grade import detector_info_json
 from kaiserslautern_vss.detection.motion import MotionGateSettings
-from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError, OnnxDetector
+from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError
 from kaiserslautern_vss.detection.scheduler import DetectionScheduler, SchedulerSettings, default_session_count
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings
+from kaiserslautern_vss.privacy.detection_validation import detector_labels
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
@@ -71,10 +72,7 @@ class DetectorNode(Node):
     @property
     def labels(self) -> frozenset[str]:
         """Every label the detector can give: the allowlist, or all classes of the model."""
-        first = self.detectors[0]
-        if self.settings['class_allowlist']:
-            return frozenset(self.settings['class_allowlist'])
-        return frozenset(first.class_names if isinstance(first, OnnxDetector) else ('person',))
+        return detector_labels(self.detectors[0], self.settings['class_allowlist'])
 
     def attach(self, scheduler: DetectionScheduler) -> None:
         """The scheduler running this node's sessions (reported in diagnostics, stopped on destroy)."""

@@ -24,7 +24,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from kaiserslautern_vss.detection.grade import DetectorGrade
-from kaiserslautern_vss.parameters.privacy import PARAMETERS, conservative_settings, privacy_settings
+from kaiserslautern_vss.parameters.privacy import PARAMETERS, conservative_settings, privacy_settings, validation_settings
 from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
 from kaiserslautern_vss.pipeline.stamp_window import StampWindow
 from kaiserslautern_vss.pipeline.vision import (MALFORMED, REPAIRED, PipelineOutput, PipelineSettings,
@@ -32,7 +32,6 @@ from kaiserslautern_vss.pipeline.vision import (MALFORMED, REPAIRED, PipelineOut
 from kaiserslautern_vss.privacy.annotation import OpenIncidents, annotate
 from kaiserslautern_vss.privacy.anonymizer import PrivacyConfigError
 from kaiserslautern_vss.privacy.conservative import FrameMasker, anonymizer_for, masking_mode
-from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
@@ -83,12 +82,9 @@ class PrivacyNode(Node):
                 for camera_id in self.cameras}
 
     def pipeline_settings(self, detector_labels: frozenset[str]) -> PipelineSettings:
-        person = self.masking.person_labels[0] if self.masking.person_labels else 'person'
-        return PipelineSettings(
-            StampWindow(self.settings['stamp_tolerance_s']),
-            ValidationSettings(person, detector_labels | set(self.masking.person_labels) | {person},
-                               self.settings['max_detections']),
-            publish_failed=self.settings['on_deadline'] == 'mask_all')
+        return PipelineSettings(StampWindow(self.settings['stamp_tolerance_s']),
+                                validation_settings(self.settings, detector_labels),
+                                publish_failed=self.settings['on_deadline'] == 'mask_all')
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

@@ -10,6 +10,7 @@ from kaiserslautern_vss.parameters.spec import ParamSpec
 
 if TYPE_CHECKING:
     from kaiserslautern_vss.privacy.anonymizer import PrivacySettings
+    from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
     from kaiserslautern_vss.privacy.conservative import ConservativeSettings
 
 PARAMETERS = (
@@ -49,3 +50,10 @@ def conservative_settings(values: Mapping[str, Any]) -> ConservativeSettings:
     """Settings of the conservative masking used behind a detector that is not privacy-grade."""
     from kaiserslautern_vss.privacy.conservative import ConservativeSettings
     return ConservativeSettings(motion_hold_frames=values['conservative_hold_frames'])
+
+
+def validation_settings(values: Mapping[str, Any], detector_labels: frozenset[str]) -> ValidationSettings:
+    """How detections are checked before masking (node and vss-anonymize alike); ``detector_labels``
+    are the labels the detector can give (privacy.detection_validation.detector_labels)."""
+    from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
+    return ValidationSettings(known_labels=detector_labels | {'person'}, max_detections=values['max_detections'])

@@ -35,6 +35,10 @@ class DetectionValidationError(ValueError):
     """Invalid validation settings."""
 
 
+class RejectedDetections(ValueError):
+    """Raised by callers that fail a frame closed on any error, for detections rejected here."""
+
+
 @dataclass(frozen=True)
 class ValidationSettings:
     """``person_label``: what an unknown label is masked as. ``known_labels``: the labels the
@@ -62,6 +66,12 @@ class Validated:
     repairs: Counter = field(default_factory=Counter)
     rejected: str | None = None
     detail: str = ''
+
+
+def detector_labels(detector: object, class_allowlist: Iterable[str]) -> frozenset[str]:
+    """Every label ``detector`` can give: its allowlist, else all classes of its model (a
+    detector without class names, the HOG fallback, gives persons only)."""
+    return frozenset(class_allowlist) or frozenset(getattr(detector, 'class_names', ('person',)))
 
 
 def sanitize_detections(detections: Detections, image_shape: tuple[int, ...],

@@ -33,6 +33,8 @@ from kaiserslautern_vss.parameters import privacy as privacy_parameters
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
 from kaiserslautern_vss.privacy.anonymizer import PrivacyConfigError
 from kaiserslautern_vss.privacy.conservative import FrameMasker, anonymizer_for, masking_mode
+from kaiserslautern_vss.privacy.detection_validation import (RejectedDetections, ValidationSettings, detector_labels,
+                                                             sanitize_detections)
 from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector, FaceModelError
 
 IMAGE_SUFFIXES = frozenset({'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'})
@@ -60,9 +62,11 @@ class FrameAnonymizer:
     must be masked. Masks are held across misses without track ids too (MaskMemory).
     """
 
-    def __init__(self, detector: Detector, anonymizer: FrameMasker, masking: str) -> None:
+    def __init__(self, detector: Detector, anonymizer: FrameMasker, masking: str,
+                 validation: ValidationSettings = ValidationSettings()) -> None:
         self.detector = detector
         self.anonymizer = anonymizer
+        self.validation = validation  # detections are checked as in the vision pipeline
         self.masking = masking  # which masking is in force, for the summary line
         self.tally = Tally()
         self.last_error: Exception | None = None
@@ -71,7 +75,10 @@ class FrameAnonymizer:
         """The frame anonymised, or fully masked when detection or masking fails."""
         self.tally.frames += 1
         try:
-            detections = self.detector.detect(image_bgr)
+            validated = sanitize_detections(self.detector.detect(image_bgr), image_bgr.shape, self.validation)
+            if validated.detections is None:
+                raise RejectedDetections(f'{validated.rejected} {validated.detail}'.strip())
+            detections = validated.detections
             result = self.anonymizer.anonymize(image_bgr, detections)
         except Exception as error:  # noqa: BLE001 - whatever failed, the frame must not leave unmasked
             self.last_error = error
@@ -106,7 +113,9 @@ def build_frame_anonymizer(detector_values: dict[str, Any], privacy_values: dict
                                     privacy_parameters.conservative_settings(privacy_values))
     except (PrivacyConfigError, FaceModelError, ModelLoadError, DetectorSettingsError) as error:
         raise AnonymizeError(str(error)) from error
-    return FrameAnonymizer(detector, anonymizer, masking_mode(detector.grade, settings))
+    validation = privacy_parameters.validation_settings(
+        privacy_values, detector_labels(detector, detector_values['class_allowlist']))
+    return FrameAnonymizer(detector, anonymizer, masking_mode(detector.grade, settings), validation)
 
 
 def anonymize_image(frames: FrameAnonymizer, source: Path, target: Path) -> None:
