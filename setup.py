@@ -5,9 +5,6 @@ from setuptools import find_packages, setup
 package_name = 'kaiserslautern_vss'
 
 NODES = {
-    'camera_driver': 'kaiserslautern_vss.nodes.camera_driver:main',
-    'detector': 'kaiserslautern_vss.nodes.detector:main',
-    'privacy': 'kaiserslautern_vss.nodes.privacy:main',
     'event_manager': 'kaiserslautern_vss.nodes.event_manager:main',
     'vision_pipeline': 'kaiserslautern_vss.nodes.vision_pipeline:main',
     'camera_events': 'kaiserslautern_vss.nodes.camera_events:main',
