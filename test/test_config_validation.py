@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
+from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones
 from kaiserslautern_vss.events.rules import RuleConfigError, parse_rule
@@ -168,6 +169,20 @@ def test_key_file_inside_the_record_root(tmp_path, node, parameter, inside):
     assert message == (f"{tmp_path / 'site.yaml'}: {node}: {parameter} {tmp_path / 'recordings' / inside} lies "
                        f"inside the recordings (/vss/event_manager record_root {tmp_path / 'recordings'}); whoever "
                        'can alter or export them would get it: keep it outside')
+
+
+def test_key_file_inside_a_record_root_given_at_start_is_refused(tmp_path):
+    """``record_root:=`` / ``--record-root`` is validated with the file, not applied afterwards."""
+    graph, rules = _site(tmp_path)
+    config = _write(tmp_path, graph, rules)
+    keys = tmp_path / 'keys'  # where the site's signing key lies: fine for the file's record root
+    with pytest.raises(GraphConfigError, match=re.escape(f'signing_key_file {keys / "signing_key.pem"} lies inside '
+                                                         f'the recordings (/vss/event_manager record_root {keys})')):
+        derive_graph(config, record_root=str(keys))
+    check = subprocess.run([sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--check', '--config',
+                            str(config), '--record-root', str(keys)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert f'signing_key_file {keys / "signing_key.pem"} lies inside the recordings' in check.stderr
 
 
 @pytest.mark.parametrize('node, parameter, value, shown', [

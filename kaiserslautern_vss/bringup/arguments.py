@@ -12,12 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, load_graph
+from kaiserslautern_vss.bringup.graph import NodeSpec, config_sections, load_graph
 from kaiserslautern_vss.paths import share_dir
 
 #: the parameter rclpy declares in every node: run on /clock instead of the system clock
 SIM_TIME = 'use_sim_time'
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
+#: the executables whose record_root the ``record_root`` start argument sets
+RECORD_ROOT_NODES = ('event_manager', 'operator_console')
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,27 @@ def derive_graph(config: str | Path = '', cameras: str = '', record_root: str = 
                  use_sim_time: bool = False, camera_drivers: bool = True,
                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[NodeSpec]:
     """The validated node specs for these start arguments (raises GraphConfigError)."""
-    specs = load_graph(Path(config) if config else default_config(),
-                       cameras=[c.strip() for c in cameras.split(',') if c.strip()] or None,
+    config_path = Path(config) if config else default_config()
+    if record_root:  # validated with the rest, so key files inside this record root are refused too
+        overrides = _with_record_root(config_path, str(Path(record_root).expanduser().resolve()), overrides or {})
+    specs = load_graph(config_path, cameras=[c.strip() for c in cameras.split(',') if c.strip()] or None,
                        overrides=overrides)
     derived = []
     for spec in specs:
         if spec.executable == 'camera_driver' and not camera_drivers:
             continue
         parameters = dict(spec.parameters)
-        if spec.executable in ('event_manager', 'operator_console') and record_root:  # the console shows them
-            parameters['record_root'] = str(Path(record_root).expanduser().resolve())
         if use_sim_time:
             parameters[SIM_TIME] = True
         derived.append(replace(spec, parameters=parameters))
     return derived
 
+
+def _with_record_root(config_path: Path, record_root: str,
+                      overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``overrides`` plus ``record_root`` for every configured node that has one (the console shows them)."""
+    merged = {fqn: dict(values) for fqn, values in overrides.items()}
+    for fqn in config_sections(config_path):
+        if fqn.rsplit('/', 1)[-1] in RECORD_ROOT_NODES:
+            merged[fqn] = {**merged.get(fqn, {}), 'record_root': record_root}
+    return merged

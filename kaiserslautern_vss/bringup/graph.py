@@ -49,13 +49,7 @@ def load_graph(config_path: Path, cameras: Iterable[str] | None = None,
     """Nodes and validated parameters; ``cameras`` restricts to a subset of camera ids,
     ``overrides`` maps node fqn -> parameter values applied on top of the file."""
     config_path = Path(config_path).resolve()
-    try:
-        document = yaml.safe_load(config_path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise GraphConfigError(f'cannot read graph config {config_path}: {error}') from error
-    if not isinstance(document, dict) or not document:
-        raise GraphConfigError(f'{config_path}: expected a mapping of node names to ros__parameters')
-    sections = {fqn: _parameters_of(config_path, fqn, section) for fqn, section in document.items()}
+    sections = config_sections(config_path)
     for fqn, values in (overrides or {}).items():
         if fqn not in sections:
             raise GraphConfigError(f'override for {fqn}, which {config_path} does not define')
@@ -92,6 +86,17 @@ def load_graph(config_path: Path, cameras: Iterable[str] | None = None,
     if problems:
         raise GraphConfigError('\n'.join(problems))
     return nodes
+
+
+def config_sections(config_path: Path) -> dict[str, dict[str, Any]]:
+    """The file's ros__parameters by node fqn, as written (not yet validated)."""
+    try:
+        document = yaml.safe_load(Path(config_path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise GraphConfigError(f'cannot read graph config {config_path}: {error}') from error
+    if not isinstance(document, dict) or not document:
+        raise GraphConfigError(f'{config_path}: expected a mapping of node names to ros__parameters')
+    return {fqn: _parameters_of(config_path, fqn, section) for fqn, section in document.items()}
 
 
 def _parameters_of(config_path: Path, fqn: Any, section: Any) -> dict[str, Any]:
