@@ -13,16 +13,19 @@ import pyotp
 import pytest
 from cryptography import x509
 
-from console_support import T0, jpeg_cdr, scene
+from console_support import T0, event_cdr, jpeg_cdr, scene
 from kaiserslautern_vss.console import roles
 from kaiserslautern_vss.console.accounts import (Account, AccountBook, AccountError, hash_password, load_accounts,
                                                  password_matches, save_accounts, totp_counter, totp_uri)
 from kaiserslautern_vss.console.incidents import IncidentNotFound, incident_folder, split_name
+from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.console.login_guard import LoginGuard, LoginPolicy
-from kaiserslautern_vss.console.messages import MessageError, decode_event, decode_jpeg
+from kaiserslautern_vss.console.messages import MessageError, NotAnIncident, decode_event, decode_jpeg
 from kaiserslautern_vss.console.sessions import SessionStore
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint, ensure_certificate
+from kaiserslautern_vss.detection.grade import DetectorGrade, detector_info_json
 from kaiserslautern_vss.events.bag_writer import vss_typestore
+from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.tools import users
 
 PASSWORD = 'a long enough passphrase'
@@ -167,3 +170,24 @@ def test_only_jpeg_images_and_json_events_are_shown():
     text = store.serialize_cdr(t['std_msgs/msg/String'](data='not json'), 'std_msgs/msg/String')
     with pytest.raises(MessageError, match='not JSON'):
         decode_event(bytes(text))
+
+
+def test_other_news_on_the_events_topic_is_neither_an_alert_nor_a_dropped_message():
+    store = vss_typestore()
+
+    def string_cdr(text: str) -> bytes:
+        return bytes(store.serialize_cdr(store.types['std_msgs/msg/String'](data=text), 'std_msgs/msg/String'))
+
+    detector_info = string_cdr(detector_info_json('/vss/detector', 'yolox_nano.onnx', DetectorGrade.MODEL,
+                                                  ['cam01']))
+    with pytest.raises(NotAnIncident, match='detector_info'):
+        decode_event(detector_info)
+    live = LiveState(['cam01'], lambda: 0.0)
+    live.on_event(detector_info)
+    assert (live.alerts(), live.dropped_messages) == ([], 0)
+    live.on_event(string_cdr('not json'))
+    assert live.dropped_messages == 1
+    incident = Incident(id='c3' * 16, rule='zone_intrusion', camera='cam01', kind='zone_intrusion',
+                        started_ns=T0, updated_ns=T0)
+    live.on_event(event_cdr(IncidentUpdate('start', incident)))
+    assert [alert['id'] for alert in live.alerts()] == ['c3' * 16] and live.dropped_messages == 1

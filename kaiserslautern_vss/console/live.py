@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.console.messages import MessageError, decode_detections, decode_event, decode_jpeg
+from kaiserslautern_vss.console.messages import (MessageError, NotAnIncident, decode_detections, decode_event,
+                                                decode_jpeg)
 
 #: incidents kept for the alert list (newest)
 MAX_INCIDENTS = 200
@@ -64,6 +65,8 @@ class LiveState:
     def on_event(self, cdr: bytes) -> None:
         try:
             event = decode_event(cdr)
+        except NotAnIncident:
+            return  # other news on /vss/events (the detector's start-up info): not an alert, not an error
         except MessageError:
             self.dropped_messages += 1
             return

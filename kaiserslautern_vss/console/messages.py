@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaiserslautern_vss.events.bag_writer import vss_typestore
+from kaiserslautern_vss.events.incident import EVENT_SCHEMA
 
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 DETECTIONS = 'vision_msgs/msg/Detection2DArray'
@@ -19,6 +20,10 @@ STRING = 'std_msgs/msg/String'
 
 class MessageError(ValueError):
     """A message the console cannot show (undecodable, not a JPEG)."""
+
+
+class NotAnIncident(MessageError):
+    """A well-formed /vss/events message of another schema (e.g. the detector's start-up info)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ def decode_event(cdr: bytes) -> dict[str, Any]:
         event = json.loads(_deserialize(cdr, STRING).data)
     except ValueError as error:
         raise MessageError(f'event is not JSON: {error}') from error
+    if isinstance(event, dict) and event.get('schema', EVENT_SCHEMA) != EVENT_SCHEMA:
+        raise NotAnIncident(f'not an incident event: schema {event["schema"]!r}')
     if not isinstance(event, dict) or 'id' not in event:
         raise MessageError('event without incident id')
     return event
