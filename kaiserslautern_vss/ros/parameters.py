@@ -32,13 +32,26 @@ def _declare(node: Node, spec: ParamSpec) -> Any:
     if spec.default != []:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))
         return node.get_parameter(spec.name).value
-    # rclpy types an empty default as a byte array and would then reject a configured string
-    # list: declare the type alone and fall back to the empty default when nothing is set.
-    node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec))
+    return _declare_string_list(node, spec)
+
+
+def _declare_string_list(node: Node, spec: ParamSpec) -> list[str]:
+    """A list parameter that reads as an empty string array when not configured.
+
+    rclpy types an empty default as a byte array and would then reject a configured string
+    list, so the type is declared alone (a configured list fills it), an unconfigured one is
+    set to an empty string array, and only then is the parameter made read-only.
+    """
+    descriptor = _descriptor(spec)
+    descriptor.type = Parameter.Type.STRING_ARRAY.value
+    node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY,
+                           ParameterDescriptor(description=descriptor.description))
     try:
-        return node.get_parameter(spec.name).value
+        node.get_parameter(spec.name)
     except ParameterUninitializedException:
-        return []
+        node.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
+    node.set_descriptor(spec.name, descriptor)
+    return list(node.get_parameter(spec.name).value)
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
