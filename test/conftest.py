@@ -13,7 +13,8 @@ import pytest
 from kaiserslautern_vss.bringup.isolation import isolate_ros_domain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / 'shared'
+# ../shared, or where VSS_SHARED_DIR points as for the nodes (VSS_SHARED_DIR=/nonexistent: a fresh machine)
+SHARED = Path(os.environ.get('VSS_SHARED_DIR') or REPO_ROOT.parent / 'shared')
 
 # DDS discovery never leaves this host, and this run never sees another run's nodes.
 isolate_ros_domain()

