@@ -142,7 +142,7 @@ def test_incident_list_filters(site):
         assert names('?rule=loitering') == [second.name]
         assert names('?state=evidence') == [second.name]
         assert names('?state=closed') == [second.name, first.name] and names('?state=open') == []
-        assert names('?since=2026-11-18T11:30') == [second.name]
+        assert names('?since=2026-11-18T12:30') == [second.name]  # site time: 11:30 UTC
         page = ingo.get('/incidents?camera=cam02').text
         assert second.name in page and first.name not in page and 'Beweismittel' in page
 

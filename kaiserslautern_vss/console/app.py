@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
@@ -49,8 +50,11 @@ from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.events.audit import AuditError, AuditLog
 from kaiserslautern_vss.events.integrity import IntegrityError, load_or_create_signing_key
 from kaiserslautern_vss.events.retention import started_from_name
+from kaiserslautern_vss.events.rules import DEFAULT_TIMEZONE
 
 HERE = Path(__file__).resolve().parent
+#: times are shown in the site's time (the rules' default zone); the audit log keeps UTC
+SITE_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 SESSION_COOKIE = '__Host-vss_session'
 LOGIN_COOKIE = '__Host-vss_login'  # CSRF token of the login form (there is no session yet)
 SECURITY_HEADERS = [
@@ -125,6 +129,8 @@ class Console:
         self._nobody = Account('-', roles.OPERATOR, hash_password(secrets.token_urlsafe(24)), '')
         self.templates = Jinja2Templates(directory=str(HERE / 'templates'))
         self.templates.env.globals.update(role_labels=roles.ROLE_LABELS, state_labels=STATE_LABELS)
+        self.templates.env.filters['ortszeit'] = lambda moment: moment.astimezone(SITE_ZONE).strftime(
+            '%d.%m.%Y %H:%M:%S')
         self._restore_acknowledgements()
 
     # --- helpers ---------------------------------------------------------------------
@@ -515,11 +521,11 @@ class Console:
 
 
 def _parse_time(text: str) -> datetime | None:
-    """A filter time from an ``<input type=datetime-local>``: UTC, like every time the console shows."""
+    """A filter time from an ``<input type=datetime-local>``: site time, like the times shown."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=SITE_ZONE) if moment.tzinfo is None else moment

@@ -13,6 +13,11 @@ const vss = {
   checkSession(response) {
     if (response.status === 401) window.location.assign('/login');
   },
+  // An event time (ISO 8601 UTC, microseconds) in the site's time, as the pages show times.
+  siteTime(iso) {
+    const moment = new Date(iso.replace(/\.(\d{3})\d*Z$/, '.$1Z'));
+    return moment.toLocaleString('de-DE', {timeZone: 'Europe/Berlin'});
+  },
   // As large as the container allows (heightShare of the screen height at most).
   fit(image, container, heightShare) {
     if (!image.naturalWidth) return;

@@ -122,7 +122,7 @@
     item.querySelector('.alert-camera').textContent = alert.camera;
     item.querySelector('.alert-rule').textContent = alert.rule;
     item.querySelector('.alert-state').textContent = alert.state === 'open' ? '(offen)' : '(beendet)';
-    item.querySelector('.alert-time').textContent = alert.started;
+    item.querySelector('.alert-time').textContent = vss.siteTime(alert.started);
     const link = item.querySelector('.alert-link');
     link.hidden = !alert.folder;
     if (alert.folder) link.href = `/incidents/${encodeURIComponent(alert.folder)}`;
