@@ -2,11 +2,14 @@
 
     source scripts/vss_env.sh && python benchmarks/bench_bringup.py [--config config/site_rathausvorplatz.yaml]
 
-Starts the site config's graph (every node its own process, as vss-bringup does) with
-each camera replaced by testpattern:// (768x576 at 10 fps, the figure walking across) and
-measures, from the moment the processes are spawned, when the first and when the last
-camera's /vss/<cam>/image_anonymized arrives at an observer: the time until the whole site
-is watched. Measured for the first camera alone and for all cameras, in one run.
+Starts the site config's graph as vss-bringup does (the vision_pipeline process hosting the
+camera drivers, detector and privacy node; every other node its own process) with each
+camera replaced by testpattern:// (768x576 at 10 fps, the figure walking across) and the
+site's services made local (benchmarks/site_services.py: loopback addresses, keys in a temp
+dir, no alert broker), and measures, from the moment the processes are spawned, when the
+first and when the last camera's /vss/<cam>/image_anonymized arrives at an observer: the
+time until the whole site is watched. Measured for the first camera alone and for all
+cameras, in one run.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from kaiserslautern_vss.bringup.graph import load_graph  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
+from site_services import create_keys, local_service_values  # noqa: E402
 
 SYNTHETIC = {'url': 'testpattern://?width=768&height=576&fps=10', 'username': '', 'password_env': '',
              'privacy_zones': [], 'privacy_zones_width': 0, 'privacy_zones_height': 0}
@@ -43,23 +47,24 @@ TIMEOUT_S = 120.0
 
 
 def synthetic_overrides(config: Path, cameras: list[str], tmp: Path) -> dict[str, dict]:
-    """Cameras -> test pattern; keys, bags and the alert queue -> a temp dir; no alert broker;
-    only the rules of ``cameras`` (the event manager refuses rules for cameras it does not serve)."""
+    """Cameras -> test pattern; the site's services local (keys, bags and the alert queue in a
+    temp dir, no alert broker); only the rules of ``cameras`` (the event manager refuses rules
+    for cameras it does not serve)."""
     specs = load_graph(config)
-    overrides = {s.fqn: dict(SYNTHETIC) for s in specs if s.executable == 'camera_driver'}
-    rules_file = Path(next(s.parameters['rules_file'] for s in specs if s.executable == 'event_manager'))
-    rules = [r for r in yaml.safe_load(rules_file.read_text())['rules'] if r['camera'] in cameras]
     tmp.mkdir(parents=True, exist_ok=True)
+    create_keys(tmp)
+    overrides = {s.fqn: dict(SYNTHETIC) if s.executable == 'camera_driver' else local_service_values(s, tmp)
+                 for s in specs}
+    event_manager = next(s for s in specs if s.executable == 'event_manager')
+    rules = [r for r in yaml.safe_load(Path(event_manager.parameters['rules_file']).read_text())['rules']
+             if r['camera'] in cameras]
     (tmp / 'rules.yaml').write_text(yaml.safe_dump({'rules': rules}))
-    overrides['/vss/event_manager'] = {
-        'rules_file': str(tmp / 'rules.yaml'), 'signing_key_file': str(tmp / 'signing_key.pem'),
-        'encryption_key_file': str(tmp / 'recordings.key'), 'outbox_path': str(tmp / 'outbox.sqlite'),
-        'mqtt_host': ''}
-    return overrides
+    overrides[event_manager.fqn]['rules_file'] = str(tmp / 'rules.yaml')
+    return {fqn: values for fqn, values in overrides.items() if values}
 
 
-def time_to_images(config: Path, cameras: list[str], tmp: Path) -> tuple[float, float]:
-    """Seconds from spawning the processes to the first and to the last camera's anonymised image."""
+def time_to_images(config: Path, cameras: list[str], tmp: Path) -> tuple[int, float, float]:
+    """Processes, and seconds from spawning them to the first and to the last camera's anonymised image."""
     specs = derive_graph(config, cameras=','.join(cameras), record_root=str(tmp / 'bags'),
                          overrides=synthetic_overrides(config, cameras, tmp))
     context = rclpy.context.Context()
@@ -87,7 +92,7 @@ def time_to_images(config: Path, cameras: list[str], tmp: Path) -> tuple[float, 
     if len(first_arrival) < len(cameras):
         raise SystemExit(f'no anonymised image within {TIMEOUT_S:.0f} s from {sorted(set(cameras) - set(first_arrival))}')
     arrivals = sorted(t - started for t in first_arrival.values())
-    return arrivals[0], arrivals[-1]
+    return len(graph.nodes), arrivals[0], arrivals[-1]
 
 
 def main() -> int:
@@ -98,8 +103,8 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix='vss-bench-bringup-') as tmp:
         for subset in ([cameras[0]], cameras):
-            first, last = time_to_images(args.config, subset, Path(tmp) / str(len(subset)))
-            rows.append((len(subset), len(subset) + 3, first, last))
+            processes, first, last = time_to_images(args.config, subset, Path(tmp) / str(len(subset)))
+            rows.append((len(subset), processes, first, last))
     print(f'\nstart-up of {args.config.name} on {os.cpu_count()} CPU(s), synthetic 768x576 @ 10 fps cameras')
     print(f'{"cameras":>8} {"processes":>10} {"first image_anonymized s":>25} {"all image_anonymized s":>23} '
           f'{"ratio to 1 camera":>18}')

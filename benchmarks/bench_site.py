@@ -50,10 +50,9 @@ from bare_inference import bare_loop_fps, read_frames  # noqa: E402
 from kaiserslautern_vss.bringup.graph import load_graph  # noqa: E402
 from kaiserslautern_vss.bringup.isolation import isolate_ros_domain  # noqa: E402
 from kaiserslautern_vss.bringup.processes import ros_environment  # noqa: E402
-from kaiserslautern_vss.events.encryption import load_or_create_key  # noqa: E402
-from kaiserslautern_vss.events.integrity import load_or_create_signing_key  # noqa: E402
 from kaiserslautern_vss.paths import resolve_model_path, sample_video  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
+from site_services import create_keys, local_service_values  # noqa: E402
 
 STARTUP_TIMEOUT_S = 150.0
 RSS_SAMPLE_PERIOD_S = 0.5
@@ -154,23 +153,8 @@ def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path) -> list
         if spec.executable == 'camera_driver':
             values = dict(url=str(video), loop=True, realtime=True, max_rate_hz=rate_hz,
                           username="''", password_env="''", password_file="''")
-        elif spec.executable == 'event_manager':
-            values = dict(signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
-                          audit_key_file=tmp / 'audit.key', outbox_path=tmp / 'outbox.sqlite', mqtt_host="''",
-                          webhook_url="''")
-        elif spec.executable == 'operator_console':  # loopback, self-signed, keys in tmp
-            values = dict(bind_address='127.0.0.1', port=18443, tls_self_signed=True, tls_cert_file=tmp / 'cert.pem',
-                          tls_key_file=tmp / 'console_key.pem', users_file=tmp / 'console_users.json',
-                          signing_key_file=tmp / 'signing_key.pem', encryption_key_file=tmp / 'recordings.key',
-                          export_root=tmp / 'exports')
-        elif spec.executable == 'camera_events':  # loopback, a throwaway IP Notify secret per camera in tmp
-            (tmp / 'ipnotify').mkdir(mode=0o700, exist_ok=True)
-            for camera in spec.parameters['cameras']:
-                (tmp / 'ipnotify' / f'{camera}.secret').write_text(f'bench-secret-of-{camera}-0123456789')
-                (tmp / 'ipnotify' / f'{camera}.secret').chmod(0o600)
-            values = dict(bind_address='127.0.0.1', port=18090, secrets_dir=tmp / 'ipnotify')
-        else:
-            continue
+        else:  # empty strings quoted, as on a command line
+            values = {name: "''" if value == '' else value for name, value in local_service_values(spec, tmp).items()}
         assignments += [f'--set={spec.fqn}.{name}={value}' for name, value in values.items()
                         if name in spec.parameters]
     return assignments
@@ -258,9 +242,7 @@ def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure
     observer = spawn.Process(target=observe, args=(cameras, control_child, results), daemon=True)
     observer.start()
     with tempfile.TemporaryDirectory(prefix='vss-bench-site-') as tmp, log.open('w') as log_file:
-        # The keys exist before the processes start, as on site (the console reads them at start).
-        load_or_create_signing_key(Path(tmp) / 'signing_key.pem')
-        load_or_create_key(Path(tmp) / 'recordings.key')
+        create_keys(Path(tmp))
         command = [sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--config', str(config),
                    '--record-root', str(Path(tmp) / 'bags'), '--log-level', 'warn',
                    *site_overrides(config, video, rate_hz, Path(tmp))]
