@@ -1,16 +1,20 @@
-"""Camera driver benchmark: ten simultaneous streams from the test servers, all figures from this one run.
+"""Camera benchmark: ten simultaneous streams from the test servers, all figures from this one run.
 
 Streams: 5 RTSP H.264 768x576 (GStreamer test server, one shared encoder) + 5 HTTP MJPEG
 768x576 at 10 fps (the test MJPEG server, its own process), each camera 10 fps.
 
-1. camera_driver hosting all ten cameras in one process (one capture thread per stream),
-   publishing image_raw over DDS to a subscriber here that reads only the header stamp:
-   driver CPU per camera and per frame, capture-to-publish latency p50/p99 (the node's own
-   figures from /diagnostics) and capture-to-receipt (stamp -> arrival here), drop rate.
+1. The vision_pipeline hosting all ten camera drivers (one capture thread per stream), the
+   detector (one session, one thread) and the privacy node (face detection off), as
+   vss-bringup runs it, with the commissioning switch publish_raw on so image_raw reaches a
+   subscriber here that reads only the header stamp. Camera stage CPU per camera and per
+   frame: the process's CPU less its inference workers' threads (inference-N, which also
+   mask), i.e. capture, decoding, hand-off, camera_info/image_raw publishing and DDS;
+   capture-to-hand-off latency p50/p99 (the drivers' own figures from /diagnostics),
+   capture-to-receipt (stamp -> arrival here), drop rate (newest-wins replaced in the camera).
 2. A bare cv2.VideoCapture read loop (FFmpeg, one thread per stream, no ROS) over the same ten
-   streams: CPU per frame. Ratio = driver CPU per frame / bare CPU per frame.
-3. Faults: the MJPEG server is stopped and restarted N times while the driver runs; time from
-   the restart to the first new frame of each MJPEG camera.
+   streams: CPU per frame. Ratio = camera stage CPU per frame / bare CPU per frame.
+3. Faults: the MJPEG server is stopped and restarted N times while the pipeline runs; time
+   from the restart to the first new frame of each MJPEG camera.
 
     python benchmarks/bench_camera.py [--seconds 20] [--outages 5]
 """
@@ -44,10 +48,25 @@ FPS = 10.0
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (threads included)."""
-    fields = Path(f'/proc/{pid}/stat').read_text().rpartition(')')[2].split()
+def cpu_s(stat: Path) -> float:
+    """User + system CPU seconds from a /proc stat file (a process's includes its threads)."""
+    fields = stat.read_text().rpartition(')')[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pipeline_child(arguments: list[str]) -> int:
+    """Child mode: the vision_pipeline in this process; each line on stdin is answered on stdout
+    with this process's CPU seconds, in all and in its inference worker threads, as JSON."""
+    from kaiserslautern_vss.nodes import vision_pipeline
+
+    def answer() -> None:
+        for _ in sys.stdin:
+            inference = sum(cpu_s(Path(f'/proc/self/task/{thread.native_id}/stat'))
+                            for thread in threading.enumerate() if thread.name.startswith('inference-'))
+            print(json.dumps({'cpu_s': cpu_s(Path('/proc/self/stat')), 'inference_cpu_s': inference}), flush=True)
+
+    threading.Thread(target=answer, name='bench-cpu', daemon=True).start()
+    return vision_pipeline.main(['vision_pipeline', *arguments])
 
 
 def bare_read_loop(urls: list[str], seconds: float) -> None:
@@ -157,6 +176,8 @@ class StampCounter:
     def _on_diagnostics(self, msg) -> None:
         with self.lock:
             for status in msg.status:
+                if not status.name.startswith('camera_driver:'):  # detector and privacy report per camera too
+                    continue
                 self.diagnostics[status.hardware_id] = {v.key: v.value for v in status.values}
                 self.diagnostics_at[status.hardware_id] = time.monotonic()
 
@@ -165,16 +186,46 @@ class StampCounter:
         self.thread.join(timeout=5)
 
 
-def start_driver(urls: dict[str, str], workdir: Path) -> subprocess.Popen:
-    from kaiserslautern_vss.bringup.processes import ros_environment
-    sections = {f'/vss/{camera}/camera_driver': {'ros__parameters': {
-        'camera_id': camera, 'url': url, 'backoff_initial_s': 0.25, 'backoff_max_s': 4.0, 'stall_timeout_s': 2.0}}
-        for camera, url in urls.items()}
-    params = workdir / 'cameras.yaml'
-    params.write_text(json.dumps(sections))
-    return subprocess.Popen([sys.executable, '-m', 'kaiserslautern_vss.nodes.camera_driver', *sections,
-                             '--ros-args', '--params-file', str(params), '--log-level', 'warn'],
-                            env=ros_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class PipelineProcess:
+    """The vision_pipeline hosting the cameras (publish_raw on), a detector and a privacy node,
+    in a child of this script that reports its CPU split (see :func:`pipeline_child`)."""
+
+    def __init__(self, urls: dict[str, str], workdir: Path) -> None:
+        from kaiserslautern_vss.bringup.processes import ros_environment
+        cameras = list(urls)
+        sections = {f'/vss/{camera}/camera_driver': {
+            'camera_id': camera, 'url': url, 'publish_raw': True, 'backoff_initial_s': 0.25, 'backoff_max_s': 4.0,
+            'stall_timeout_s': 2.0} for camera, url in urls.items()}
+        sections['/vss/detector'] = {'cameras': cameras, 'sessions': 1, 'intra_op_threads': 1}
+        sections['/vss/privacy'] = {'cameras': cameras, 'face_detection': False}
+        params = workdir / 'pipeline.yaml'
+        params.write_text(json.dumps({fqn: {'ros__parameters': values} for fqn, values in sections.items()}))
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, '--pipeline', *sections, '--ros-args', '--params-file', str(params),
+             '--log-level', 'warn'], env=ros_environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: ``cpu_s`` in all, ``inference_cpu_s`` of the inference workers."""
+        self.process.stdin.write('cpu\n')
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f'vision_pipeline ended with {self.process.wait()}')
+            if line.startswith('{'):
+                return json.loads(line)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self.process.send_signal(subprocess.signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def wait_for(predicate, timeout_s: float) -> bool:
@@ -190,19 +241,21 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return tuple(np.percentile(values, [50, 99])) if values else (float('nan'), float('nan'))
 
 
-def measure_driver(urls: dict[str, str], counter: StampCounter, driver: subprocess.Popen, seconds: float) -> dict:
+def measure_cameras(urls: dict[str, str], counter: StampCounter, pipeline: PipelineProcess, seconds: float) -> dict:
     cameras = list(urls)
     assert wait_for(lambda: all(counter.last_ns[c] for c in cameras), 30), 'not every camera delivered'
     time.sleep(2.0)
     with counter.lock:
         before = {c: (counter.diagnostics_at[c], dict(counter.diagnostics[c])) for c in cameras}
-    cpu0 = process_cpu_s(driver.pid)
+    cpu0 = pipeline.cpu()
     with counter.lock:
         counter.recording = True
     time.sleep(seconds)
     with counter.lock:
         counter.recording = False
-    cpu = process_cpu_s(driver.pid) - cpu0
+    cpu1 = pipeline.cpu()
+    inference = cpu1['inference_cpu_s'] - cpu0['inference_cpu_s']
+    cpu = cpu1['cpu_s'] - cpu0['cpu_s'] - inference
     time.sleep(1.5)  # one more diagnostics period
     with counter.lock:
         after = {c: (counter.diagnostics_at[c], dict(counter.diagnostics[c])) for c in cameras}
@@ -217,7 +270,7 @@ def measure_driver(urls: dict[str, str], counter: StampCounter, driver: subproce
     node_p50 = np.median([float(after[c]['latency_p50_ms']) for c in cameras])
     node_p99 = max(float(after[c]['latency_p99_ms']) for c in cameras)
     receipt = percentiles([v for values in counter.latencies_ms.values() for v in values])
-    return {'cpu_s': cpu, 'received': received, 'frames': frames, 'dropped': dropped,
+    return {'cpu_s': cpu, 'inference_cpu_s': inference, 'received': received, 'frames': frames, 'dropped': dropped,
             'node_p50': node_p50, 'node_p99': node_p99, 'receipt_p50': receipt[0], 'receipt_p99': receipt[1],
             'per_kind_receipt': {kind: percentiles([v for c in cameras if c.startswith(kind)
                                                     for v in counter.latencies_ms[c]]) for kind in ('rtsp', 'mjpeg')}}
@@ -241,6 +294,8 @@ def measure_outages(mjpeg: MjpegServerProcess, counter: StampCounter, cameras: l
 
 
 def main() -> int:
+    if sys.argv[1:2] == ['--pipeline']:  # before argparse: the rest are node names and ROS arguments
+        return pipeline_child(sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=20.0)
     parser.add_argument('--outages', type=int, default=5)
@@ -266,15 +321,14 @@ def main() -> int:
     counter = StampCounter(list(urls))
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            driver = start_driver(urls, Path(workdir))
+            pipeline = PipelineProcess(urls, Path(workdir))
             try:
-                node = measure_driver(urls, counter, driver, args.seconds)
+                node = measure_cameras(urls, counter, pipeline, args.seconds)
                 reconnects = measure_outages(mjpeg, counter, [c for c in urls if c.startswith('mjpeg')],
                                              args.outages)
-                alive = driver.poll() is None
+                alive = pipeline.alive()
             finally:
-                driver.send_signal(subprocess.signal.SIGINT)
-                driver.wait(timeout=20)
+                pipeline.stop()
         bare_out = subprocess.run([sys.executable, __file__, '--seconds', str(args.seconds), '--bare',
                                    *urls.values()], capture_output=True, text=True, timeout=args.seconds + 60)
         bare = json.loads(bare_out.stdout.strip().splitlines()[-1])
@@ -286,15 +340,17 @@ def main() -> int:
     cameras = len(urls)
     node_cpu_frame = node['cpu_s'] / max(1, node['frames']) * 1e3
     bare_cpu_frame = bare['cpu_s'] / max(1, bare['frames']) * 1e3
-    print(f'\nCamera driver, {cameras} streams ({CAMERAS_PER_KIND} RTSP H.264 + {CAMERAS_PER_KIND} MJPEG, '
+    print(f'\nCamera drivers in the vision_pipeline, {cameras} streams ({CAMERAS_PER_KIND} RTSP H.264 + {CAMERAS_PER_KIND} MJPEG, '
           f'768x576 @ {FPS:g} fps), {args.seconds:g} s, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
-    print(f'{"":34} {"camera_driver":>14} {"bare cv2 loop":>14} {"ratio":>7}')
+    print(f'{"":34} {"camera stage":>14} {"bare cv2 loop":>14} {"ratio":>7}')
     print(f'{"frames/s (all streams)":34} {node["frames"] / args.seconds:14.1f} {bare["frames"] / args.seconds:14.1f}')
     print(f'{"CPU % of one core per camera":34} {node["cpu_s"] / args.seconds / cameras * 100:14.1f} '
           f'{bare["cpu_s"] / args.seconds / cameras * 100:14.1f}')
     print(f'{"CPU ms per frame":34} {node_cpu_frame:14.2f} {bare_cpu_frame:14.2f} '
           f'{node_cpu_frame / bare_cpu_frame:7.2f}')
-    print(f'\ncapture -> publish (node, median p50 / worst p99 of cameras): '
+    print(f'inference workers (not in the camera stage): {node["inference_cpu_s"] / args.seconds * 100:.1f} % '
+          'of one core')
+    print(f'\ncapture -> hand-off to the pipeline (drivers, median p50 / worst p99 of cameras): '
           f'{node["node_p50"]:.1f} / {node["node_p99"]:.1f} ms')
     print(f'capture -> receipt over DDS, p50 / p99: {node["receipt_p50"]:.1f} / {node["receipt_p99"]:.1f} ms'
           + ''.join(f'; {kind} {p50:.1f} / {p99:.1f}' for kind, (p50, p99) in node['per_kind_receipt'].items()))
@@ -303,7 +359,7 @@ def main() -> int:
     finite = [t for t in reconnects if t != float('inf')]
     print(f'\nMJPEG server restarts: {args.outages} x {CAMERAS_PER_KIND} cameras, frames back after '
           f'p50 {np.median(finite):.2f} s, max {max(reconnects):.2f} s; missed: '
-          f'{len(reconnects) - len(finite)}; driver alive: {alive}')
+          f'{len(reconnects) - len(finite)}; vision_pipeline alive: {alive}')
     return 0
 
 
