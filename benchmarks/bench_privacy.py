@@ -3,9 +3,11 @@
     python benchmarks/bench_privacy.py [--frames 200]
 
 Measured in one run on the same frames:
-- the privacy node's work per frame given its detections (Image -> BGR, CenterFace + masking,
-  Image and JPEG out), in-process, one thread: throughput and latency p50/p99;
-- the YOLOX person detector alone (its own node in the graph);
+- the privacy stage's work per frame as the vision_pipeline worker does it right after
+  inference (the frame and its detections in memory: detection validation, CenterFace +
+  masking, then Image and JPEG out as published to subscribers), one thread: throughput and
+  latency p50/p99;
+- the YOLOX person detector alone (the inference before it in the same worker);
 - vss-anonymize and deface as command lines on the same clip (video in, video out), their
   start-up removed by also running a 10-frame clip: (frames - 10) / (time - time of 10 frames);
 - share of detected persons' heads masked, share of pixels away from people left untouched.
@@ -26,7 +28,8 @@ from std_msgs.msg import Header
 
 from kaiserslautern_vss.paths import sample_video
 from kaiserslautern_vss.privacy.coverage import heads_masked, untouched_share
-from kaiserslautern_vss.ros.image_conversion import bgr_to_compressed, bgr_to_image, image_to_bgr
+from kaiserslautern_vss.privacy.detection_validation import sanitize_detections
+from kaiserslautern_vss.ros.image_conversion import bgr_to_compressed, bgr_to_image
 from kaiserslautern_vss.tools.anonymize import build_frame_anonymizer, node_parameters
 
 STARTUP_FRAMES = 10
@@ -64,7 +67,7 @@ def command_fps(command: list[str], clip: Path, short_clip: Path, frames: int, o
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--frames', type=int, default=200)
+    parser.add_argument('--frames', type=int, default=200, help='vtest.avi frames (at least 11)')
     args = parser.parse_args()
     frames = read_frames(args.frames)
     detector_values, privacy_values = node_parameters(None)
@@ -75,11 +78,12 @@ def main() -> None:
     detector_fps = len(frames) / (time.perf_counter() - started)
 
     header = Header(frame_id='cam01')
-    messages = [bgr_to_image(frame, header) for frame in frames]
     latencies, masked_heads, heads, untouched = [], 0, 0, []
-    for frame, message, found in zip(frames, messages, detections):
+    for frame, found in zip(frames, detections):
         started = time.perf_counter()
-        image = pipeline.anonymizer.anonymize(image_to_bgr(message), found).image
+        validated = sanitize_detections(found, frame.shape, pipeline.validation)
+        image = (pipeline.anonymizer.fully_masked(frame) if validated.detections is None  # fails closed
+                 else pipeline.anonymizer.anonymize(frame, validated.detections).image)
         bgr_to_image(image, header)
         bgr_to_compressed(image, header, 85)
         latencies.append(time.perf_counter() - started)
@@ -101,9 +105,9 @@ def main() -> None:
           f'method {privacy_values["method"]}, face_scale {privacy_values["face_scale"]}\n')
     print('| what | frames/s | p50 ms | p99 ms | vs deface |')
     print('| --- | ---: | ---: | ---: | ---: |')
-    print(f'| privacy node work per frame (given detections) | {node_fps:.1f} | {p50:.1f} | {p99:.1f} | '
+    print(f'| privacy stage per frame (given detections, in memory) | {node_fps:.1f} | {p50:.1f} | {p99:.1f} | '
           f'{node_fps / deface_fps:.1f}x |')
-    print(f'| YOLOX-Nano person detector (its own node) | {detector_fps:.1f} | | | {detector_fps / deface_fps:.1f}x |')
+    print(f'| YOLOX-Nano person detector (inference before it) | {detector_fps:.1f} | | | {detector_fps / deface_fps:.1f}x |')
     print(f'| vss-anonymize CLI (detector + privacy, video in/out) | {cli_fps:.1f} | | | {cli_fps / deface_fps:.1f}x |')
     print(f'| deface CLI, default options (CenterFace full frame) | {deface_fps:.1f} | | | 1.0x |')
     print(f'\nheads of detected persons masked: {masked_heads}/{heads} = {masked_heads / max(heads, 1):.1%}')
