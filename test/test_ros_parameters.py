@@ -19,10 +19,12 @@ from conftest import shared_file
 from kaiserslautern_vss.bringup.processes import ros_environment
 
 ZONES = ['0,0 200,0 200,150 0,150']
+#: cam01 has zones; cam02's are an empty list in the file (as vss-bringup writes every value);
+#: the detector's class_thresholds are not in the file at all
 SECTIONS = {
     '/vss/cam01/camera_driver': {'camera_id': 'cam01', 'url': 'testpattern://', 'privacy_zones': ZONES,
                                  'privacy_zones_width': 768, 'privacy_zones_height': 576},
-    '/vss/cam02/camera_driver': {'camera_id': 'cam02', 'url': 'testpattern://'},
+    '/vss/cam02/camera_driver': {'camera_id': 'cam02', 'url': 'testpattern://', 'privacy_zones': []},
     '/vss/detector': {'cameras': ['cam01', 'cam02']},
     '/vss/privacy': {'cameras': ['cam01', 'cam02'], 'face_detection': False},
 }
