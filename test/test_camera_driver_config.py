@@ -109,8 +109,20 @@ def test_calibration_errors_name_file_and_field(tmp_path: Path, change: dict, me
 
 
 def test_rate_decimator_keeps_frames_by_capture_time() -> None:
-    decimator = RateDecimator(5.0)  # 200 ms
-    stamps_ms = [0, 100, 199, 200, 290, 420, 600, 620, 700]
+    decimator = RateDecimator(5.0)  # 200 ms slots, 50 ms early is still on time
+    stamps_ms = [0, 100, 149, 199, 200, 290, 420, 600, 620, 700, 1300, 1460]
     kept = [t for t in stamps_ms if decimator.keep(t * 1_000_000)]
-    assert kept == [0, 200, 420, 620]
+    assert kept == [0, 199, 420, 600, 1300, 1460]  # 1300: after a gap the grid restarts there
     assert all(RateDecimator(0.0).keep(t) for t in (5, 5, 6))
+
+
+@pytest.mark.parametrize('source_fps, limit_hz, expected_fps', [(10, 5, 5), (5, 5, 5), (30, 10, 10), (3, 5, 3)])
+def test_rate_decimator_jitter_costs_no_rate(source_fps: float, limit_hz: float, expected_fps: float) -> None:
+    """Capture jitter of a few ms (any real camera, a loaded box) never lowers the kept rate,
+    and early frames never raise it above the limit."""
+    rng = np.random.default_rng(7)
+    seconds = 60
+    stamps_ns = (np.arange(seconds * source_fps) / source_fps + rng.uniform(-0.004, 0.004, seconds * source_fps)) * 1e9
+    decimator = RateDecimator(limit_hz)
+    kept = [t for t in stamps_ns.astype(np.int64) if decimator.keep(int(t))]
+    assert len(kept) == pytest.approx(seconds * expected_fps, abs=1)
