@@ -303,7 +303,7 @@ class EventManagerNode(Node):
                                  serialize_message(event))
         self.get_logger().info(f'incident {update.incident.id} {update.phase}: rule '
                                f'{update.incident.rule} on {update.incident.camera}'
-                               + (f', recording {update.incident.recording}' if update.incident.recording else ''))
+                               + (f', bag {update.incident.recording}' if update.incident.recording else ''))
 
     def _snapshot(self, camera_id: str) -> bytes | None:
         latest = self.latest_anonymized.get(camera_id)
