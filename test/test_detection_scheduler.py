@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -245,3 +246,29 @@ def test_a_moving_scene_keeps_its_detections_under_motion_gating(yolox, vtest_fr
     lost = sum(int((pairwise_iou(p.boxes, g.boxes).max(axis=1, initial=0) < 0.5).sum()) if len(g) else len(p)
                for p, g in zip(plain, gated))
     assert lost <= 0.02 * sum(len(p) for p in plain)
+
+
+def test_cameras_arriving_in_lockstep_share_a_saturated_session_evenly(tmp_path):
+    """Cameras started together at one rate deliver their frames together, always in the same
+    order. A served camera goes to the back of the queue, so each gets the same share of the
+    saturated sessions, not the ones whose frame happens to arrive first in every tick."""
+    cameras = [f'cam{index:02d}' for index in range(1, 11)]
+    published = Published()
+
+    def mask_and_publish(result: DetectionResult) -> None:  # masking runs in the worker too
+        time.sleep(0.01)
+        published(result)
+
+    scheduler = DetectionScheduler([_constant_detector(tmp_path), _constant_detector(tmp_path)], cameras,
+                                   mask_and_publish, UNGATED)
+    scheduler.start()
+    try:
+        for tick in range(100):
+            for camera in cameras:
+                scheduler.submit(camera, IMAGE, tick * 0.02)
+            time.sleep(0.02)
+    finally:
+        scheduler.stop()
+    counts = [len(published.of(camera)) for camera in cameras]
+    assert sum(counts) < 100 * len(cameras) / 2, counts  # saturated: most frames were shed
+    assert max(counts) - min(counts) <= 2, counts
