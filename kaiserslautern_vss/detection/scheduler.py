@@ -3,9 +3,9 @@
 ONNX Runtime scales better with several sessions of few threads than with one session of many
 (it releases the GIL while it runs), so each worker thread owns one detector session, and all
 cameras share the pool. Each camera has a one-frame slot: a new frame replaces one still
-waiting (counted as dropped), so slow inference never builds latency. Cameras with a waiting
-frame queue in arrival order and a camera served goes to the back of the queue, so a busy
-camera cannot starve a quiet one. A worker takes up to ``batch_size`` waiting cameras into one
+waiting (counted as dropped), so slow inference never builds latency. Of the cameras with a
+waiting frame, the least recently served goes first, so under overload every camera gets the
+same share whatever the phase of its frames, and a busy camera cannot starve a quiet one. A worker takes up to ``batch_size`` waiting cameras into one
 inference when the model accepts a dynamic batch. A camera is never in two workers at once,
 so its motion gate and tracker always see its frames in order.
 
@@ -126,6 +126,7 @@ class _Camera:
     last_stamp_s: float | None = None
     last_motion_s: float | None = None
     last_arrival_s: float | None = None
+    last_turn: int = -1  # when a worker last took a frame of this camera (scheduler turns)
     received: int = 0
     dropped: int = 0
     inferred: int = 0
@@ -184,7 +185,11 @@ class DetectionScheduler:
         self._publish = publish
         self._settings = settings
         self._clock = clock
-        self._ready: deque[str] = deque()  # cameras with a waiting frame and no worker, FIFO
+        # Cameras with a waiting frame and no worker, in arrival order. Workers take the least
+        # recently served first: in arrival order alone, a camera whose next frame comes soon
+        # after it was served would rejoin the queue early and get more than its share.
+        self._ready: deque[str] = deque()
+        self._turns = 0
         self._condition = threading.Condition()
         self._stopping = False
         self._workers: list[threading.Thread] = []
@@ -261,7 +266,11 @@ class DetectionScheduler:
                     return
                 taken = []
                 while self._ready and len(taken) < batch_limit:
-                    camera = self._cameras[self._ready.popleft()]
+                    camera = min((self._cameras[camera_id] for camera_id in self._ready),
+                                 key=lambda waiting: waiting.last_turn)
+                    self._ready.remove(camera.camera_id)
+                    self._turns += 1
+                    camera.last_turn = self._turns
                     camera.busy = True
                     taken.append((camera, camera.slot))
                     camera.slot = None
