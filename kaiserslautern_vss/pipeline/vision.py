@@ -119,10 +119,6 @@ class VisionPipeline:
         self._lock = threading.Lock()
         self.scheduler = DetectionScheduler(detectors, list(self._cameras), self._on_result, scheduler_settings)
 
-    @property
-    def camera_ids(self) -> list[str]:
-        return list(self._cameras)
-
     def start(self) -> None:
         self.scheduler.start()
 
