@@ -263,8 +263,9 @@ def _evidence_findings(folder: Path, key: Ed25519PublicKey, present: dict[str, P
     signature = present[EVIDENCE_SIGNATURE_FILE].read_bytes() if EVIDENCE_SIGNATURE_FILE in present else b''
     if not _signature_ok(key, signature, mark):
         return [Finding('evidence', EVIDENCE_FILE, 'mark unsigned, edited, or signed with another key')]
-    if json.loads(mark).get('incident') != folder.name:
-        return [Finding('evidence', EVIDENCE_FILE, f'signed for {json.loads(mark).get("incident")!r}')]
+    signed_for = json.loads(mark).get('incident')
+    if signed_for != folder.name:
+        return [Finding('evidence', EVIDENCE_FILE, f'signed for {signed_for!r}')]
     return []
 
 
