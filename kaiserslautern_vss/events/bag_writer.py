@@ -265,9 +265,8 @@ def rebuild_unfinished_bag(folder: Path, modes: FileModes = PRIVATE) -> int:
     work = modes.folder(folder.parent / '.rebuild') / folder.name
     shutil.rmtree(work, ignore_errors=True)
     try:
-        topics = dict.fromkeys(topic for topic, _, _, _ in messages)
-        types = {topic: msgtype for topic, msgtype, _, _ in messages}
-        with IncidentBagWriter(work, {topic: types[topic] for topic in topics}, modes=modes) as writer:
+        types = {topic: msgtype for topic, msgtype, _, _ in messages}  # in order of first appearance
+        with IncidentBagWriter(work, types, modes=modes) as writer:
             for topic, _, log_time, data in messages:
                 writer.write(topic, log_time, data)
         os.replace(work / mcap_path.name, mcap_path)
