@@ -28,8 +28,9 @@ CLOCK_CHECK_S = 60.0  # a stream's Date is from its start: the camera's clock is
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS whose certificate passes the link policy (CA or pin) before a byte of the request is sent."""
 
-    def __init__(self, host: str, port: int | None, timeout: float, policy: LinkPolicy, where: str) -> None:
-        super().__init__(host, port, timeout=timeout, context=policy.ssl_context())
+    def __init__(self, host: str, port: int | None, timeout: float, policy: LinkPolicy, where: str,
+                 context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
         self.policy, self.where = policy, where
 
     def connect(self) -> None:
@@ -71,6 +72,7 @@ class CameraHttpClient:
         self._challenge: Challenge | None = None  # the last one answered; Digest is reused preemptively
         self.auth_scheme = ''  # what the camera accepted: 'digest', 'basic' or '' (no login)
         self.clock_offset_s: float | None = None
+        self._ssl_context: ssl.SSLContext | None = None
 
     def get(self, timeout_s: float) -> http.client.HTTPResponse:
         """The camera's ``200`` response (the caller reads and closes it) or a :class:`SourceError`."""
@@ -111,7 +113,10 @@ class CameraHttpClient:
 
     def _send(self, timeout_s: float, authorization: str, method: str = 'GET') -> http.client.HTTPResponse:
         if self._scheme == 'https':
-            connection = _CheckedHTTPSConnection(self._host, self._port, timeout_s, self.policy, self.where)
+            if self._ssl_context is None:  # loading the CAs takes ~25 ms: once per client, not per snapshot
+                self._ssl_context = self.policy.ssl_context()
+            connection = _CheckedHTTPSConnection(self._host, self._port, timeout_s, self.policy, self.where,
+                                                 self._ssl_context)
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout_s)
         headers = {'User-Agent': USER_AGENT, 'Accept': 'multipart/x-mixed-replace, image/jpeg'}
