@@ -19,7 +19,6 @@ from kaiserslautern_vss.bringup.validation import site_problems
 from kaiserslautern_vss.parameters.catalogue import NODE_PARAMETERS
 from kaiserslautern_vss.parameters.spec import ParameterError, validate_parameters
 
-PACKAGE = 'kaiserslautern_vss'
 #: parameters naming files; relative values are resolved against the config file's folder
 PATH_PARAMETERS = frozenset({'rules_file', 'camera_info_url', 'model_path', 'class_names_path',
                              'password_file', 'signing_key_file', 'encryption_key_file', 'outbox_path',
