@@ -247,7 +247,7 @@ class DetectionScheduler:
             return result
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """True once no frame waits and no worker holds one (for benchmarks and tests)."""
+        """True once no frame waits and no worker holds one (draining at the end of a finite source)."""
         deadline = self._clock() + timeout_s
         with self._condition:
             while self._ready or any(camera.busy for camera in self._cameras.values()):
