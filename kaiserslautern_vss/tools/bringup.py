@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f'vss-bringup: started {len(specs)} nodes: {", ".join(s.fqn for s in specs)}', flush=True)
     while not stopping and not all(node.returncode is not None for node in graph.nodes):
         graph.poll()
-        if graph.failed_at_startup():  # restarting it would fail the same way (bringup/respawn.py)
-            print(f'vss-bringup: {", ".join(n.plan.name for n in graph.failed_at_startup())} refused its '
+        failed = graph.failed_at_startup()
+        if failed:  # restarting it would fail the same way (bringup/respawn.py)
+            print(f'vss-bringup: {", ".join(n.plan.name for n in failed)} refused its '
                   'configuration (see [FATAL] above); stopping the graph', file=sys.stderr, flush=True)
             graph.stop()
             return EXIT_BAD_CONFIG
