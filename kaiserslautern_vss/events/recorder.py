@@ -51,6 +51,9 @@ class RecordingProblem:
     detail: str
     path: Path | None  # the (cut) bag; None when nothing was written
 
+    def __str__(self) -> str:
+        return f'{self.camera}: bag {self.outcome}: {self.detail}'
+
 
 @dataclass
 class _OpenBag:

@@ -53,14 +53,14 @@ from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
 from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_topic
 
-#: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed: serialized, since the
-#: recorder keeps CDR and only the stamp (and for detections the boxes) is needed here
 #: messages arriving within this time are handled in one executor pass (batching_executor)
 INPUT_BATCH_S = 0.05
 #: rclpy's default QoS-event handlers (they log incompatible QoS) are one more waitable per
 #: subscription that every executor wake-up walks through in Python; thirty camera-rate
 #: subscriptions go without them
 NO_QOS_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
+#: how each recorded topic (ros.topics.RECORDED_PER_CAMERA) is subscribed: serialized, since the
+#: recorder keeps CDR and only the stamp (and for detections the boxes) is needed here
 SUBSCRIBED = {
     'image_anonymized/compressed': (CompressedImage, qos.SENSOR),
     'detections': (Detection2DArray, qos.RELIABLE),
@@ -260,7 +260,7 @@ class EventManagerNode(Node):
 
     def _announce(self, problem: RecordingProblem) -> None:
         """A failed or cut bag: /vss/events update, diagnostics ERROR, alert."""
-        self.recording_problem = f'{problem.camera}: bag {problem.outcome}: {problem.detail}'
+        self.recording_problem = str(problem)
         self.get_logger().error(f'incident {problem.incident_id} {self.recording_problem}')
         incident = self.latest_incident.get(problem.camera)
         if incident is None or incident.id != problem.incident_id:
@@ -291,7 +291,7 @@ class EventManagerNode(Node):
                 if problem.incident_id != update.incident.id:
                     self._announce(problem)
                 else:
-                    self.recording_problem = f'{problem.camera}: bag {problem.outcome}: {problem.detail}'
+                    self.recording_problem = str(problem)
             self._publish(update, alert=update.phase in ('start', 'end'))
 
     def _publish(self, update: IncidentUpdate, alert: bool) -> None:
