@@ -287,10 +287,15 @@ class Console:
         reference = request.path_params['incident']
         event = self.live.incident(reference)
         target = Path(event['bag_path']).name if event and event.get('bag_path') else reference
+        return JSONResponse({'acknowledged': await self._acknowledge(session, target, short_id(reference), comment)})
+
+    async def _acknowledge(self, session: Session, target: str, key: str, comment: str) -> dict[str, str]:
+        """Audit the acknowledgement of ``target`` (incident folder or id), then record it under ``key``
+        (:func:`short_id`) and tell every browser."""
         await run_in_threadpool(self.audit, session.user, 'acknowledge', target, comment)
         acknowledgement = {'who': session.user, 'comment': comment, 'when': self.now().isoformat()}
-        self.live.set_acknowledged(short_id(reference), acknowledgement)
-        return JSONResponse({'acknowledged': acknowledgement})
+        self.live.set_acknowledged(key, acknowledgement)
+        return acknowledgement
 
     async def trigger_recording(self, request: Request) -> Response:
         session = self.session(request, roles.TRIGGER)
@@ -375,9 +380,7 @@ class Console:
         if not comment:
             return await self._incident_view(request, session, folder, 400,
                                              error='Kommentar fehlt (Pflichtangabe für das Protokoll)')
-        await run_in_threadpool(self.audit, session.user, 'acknowledge', folder.name, comment)
-        self.live.set_acknowledged(short_id(folder.name), {'who': session.user, 'comment': comment,
-                                                          'when': self.now().isoformat()})
+        await self._acknowledge(session, folder.name, short_id(folder.name), comment)
         return RedirectResponse(f'/incidents/{folder.name}', 303)
 
     async def evidence(self, request: Request) -> Response:
