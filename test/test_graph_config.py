@@ -46,6 +46,16 @@ def test_camera_subset_and_derived_camera_lists(tmp_path):
     assert nodes[2].parameters['rules_file'] == str(tmp_path / 'rules.yaml')
 
 
+def test_relative_file_parameters_are_relative_to_the_config_file(tmp_path):
+    """However the graph is started (ros2 launch from an install, vss-bringup from anywhere),
+    a relative key, CA or secrets path means the same file: the one beside the config."""
+    document = _minimal(tls_ca_file='keys/cameras-ca.pem')
+    document['/vss/event_manager']['ros__parameters'].update(audit_key_file='keys/audit.key')
+    nodes = {n.fqn: n for n in load_graph(_write(tmp_path, document))}
+    assert nodes['/vss/cam01/camera_driver'].parameters['tls_ca_file'] == str(tmp_path / 'keys' / 'cameras-ca.pem')
+    assert nodes['/vss/event_manager'].parameters['audit_key_file'] == str(tmp_path / 'keys' / 'audit.key')
+
+
 def test_overrides_apply_on_top_of_the_file(tmp_path):
     overrides = parse_overrides(['/vss/cam01/camera_driver.realtime=false', '/vss/detector.score_threshold=0.5'])
     nodes = {n.fqn: n for n in derive_graph(_write(tmp_path, _minimal()), record_root=str(tmp_path / 'bags'),
