@@ -279,3 +279,12 @@ def test_ros2_launch_fails_before_any_node_starts(tmp_path):
     assert result.returncode != 0, output
     assert "'persn' is not a class of the detector's model; did you mean 'person'?" in output
     assert 'process started' not in output
+
+
+@pytest.mark.parametrize('address', ['0.0.0.0', '::'])
+def test_the_console_never_listens_on_every_interface(address: str) -> None:
+    """The Leitstelle console serves recordings: it listens on the operator network only."""
+    overrides = {**site_overrides(), '/vss/operator_console': {'bind_address': address}}
+    with pytest.raises(GraphConfigError, match=f'/vss/operator_console: bind_address {re.escape(address)} would '
+                                               'listen on every interface; give the address of the operator network'):
+        load_graph(SITE_CONFIG, overrides=overrides)

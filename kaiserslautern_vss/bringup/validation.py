@@ -191,6 +191,11 @@ def _camera_events_problems(values: Mapping[str, Any], site: _Site) -> list[str]
     return [f'bind_address {problem}'] if problem else []
 
 
+def _operator_console_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
+    problem = bind_address_problem(values['bind_address'], 'the operator network interface')
+    return [f'bind_address {problem}'] if problem else []
+
+
 def _nothing(values: Mapping[str, Any], site: _Site) -> list[str]:
     return []
 
@@ -200,4 +205,5 @@ _NODE_CHECKS: dict[str, Callable[[Mapping[str, Any], _Site], list[str]]] = {
     'detector': _detector_problems,
     'event_manager': _event_manager_problems,
     'camera_events': _camera_events_problems,
+    'operator_console': _operator_console_problems,
 }

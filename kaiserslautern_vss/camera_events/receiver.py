@@ -53,14 +53,14 @@ class CameraEvent:
     received_ns: int  # time.time_ns() on arrival
 
 
-def bind_address_problem(bind_address: str) -> str:
-    """Why the receiver must not listen on ``bind_address``, or ''."""
+def bind_address_problem(bind_address: str, interface: str = 'the camera network interface') -> str:
+    """Why a server must not listen on ``bind_address``, or '' (``interface``: where it belongs)."""
     try:
         address = ipaddress.ip_address(bind_address)
     except ValueError:
-        return f'must be an IP address of the camera network interface, got {bind_address!r}'
+        return f'must be an IP address of {interface}, got {bind_address!r}'
     if address.is_unspecified:
-        return f'{bind_address} would listen on every interface; give the address of the camera network interface'
+        return f'{bind_address} would listen on every interface; give the address of {interface}'
     return ''
 
 
