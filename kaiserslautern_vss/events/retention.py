@@ -56,19 +56,24 @@ def _regular_bytes(folder: Path) -> int:
     return total
 
 
-def scan_incidents(root: Path) -> list[StoredIncident]:
-    """Incident folders under ``root`` (named by bag_directory_name), oldest first."""
-    incidents = []
+def incident_folders(root: Path) -> list[tuple[Path, datetime]]:
+    """``(folder, started)`` of the incident folders under ``root`` (named by
+    bag_directory_name, links not followed), oldest first; nothing read inside them."""
     root = Path(root)
     if not root.is_dir():
-        return incidents
+        return []
+    found = []
     for folder in root.iterdir():
         started = started_from_name(folder.name) if folder.is_dir() and not folder.is_symlink() else None
-        if started is None:
-            continue
-        incidents.append(StoredIncident(folder, started, _regular_bytes(folder),
-                                        (folder / EVIDENCE_FILE).is_file()))
-    return sorted(incidents, key=lambda incident: (incident.started, incident.path.name))
+        if started is not None:
+            found.append((folder, started))
+    return sorted(found, key=lambda item: (item[1], item[0].name))
+
+
+def scan_incidents(root: Path) -> list[StoredIncident]:
+    """Incident folders under ``root`` with their sizes and evidence marks, oldest first."""
+    return [StoredIncident(folder, started, _regular_bytes(folder), (folder / EVIDENCE_FILE).is_file())
+            for folder, started in incident_folders(root)]
 
 
 def plan_deletions(incidents: Iterable[StoredIncident], now: datetime, policy: RetentionPolicy,

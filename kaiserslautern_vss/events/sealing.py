@@ -19,7 +19,7 @@ from kaiserslautern_vss.events.encryption import ENCRYPTED_SUFFIX, EncryptionErr
 from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
 from kaiserslautern_vss.events.integrity import (METADATA_FILE, IncidentRecord, IntegrityError, bag_problems,
                                                  describe_bag, is_sealed, write_manifest)
-from kaiserslautern_vss.events.retention import scan_incidents
+from kaiserslautern_vss.events.retention import incident_folders
 
 
 def _metadata(folder: Path, encryption_key: bytes | None) -> bytes:
@@ -72,8 +72,7 @@ def recover_incidents(root: Path, signing_key: Ed25519PrivateKey, encryption_key
     """
     results = []
     busy = {Path(p) for p in in_use}
-    for incident in scan_incidents(root):
-        folder = incident.path
+    for folder, _ in incident_folders(root):  # no sizes needed: runs at every retention check
         if folder in busy or is_sealed(folder):
             continue
         try:

@@ -24,7 +24,7 @@ from pathlib import Path
 from kaiserslautern_vss.events.audit import AuditLog
 from kaiserslautern_vss.events.file_modes import FileModeError
 from kaiserslautern_vss.events.integrity import IntegrityError, load_public_key, read_manifest, verify_incident
-from kaiserslautern_vss.events.retention import scan_incidents
+from kaiserslautern_vss.events.retention import incident_folders
 
 
 def _state(folder: Path) -> str:
@@ -36,7 +36,7 @@ def _state(folder: Path) -> str:
 
 def _verify_incidents(key_path: Path, paths: list[Path], every: bool) -> int:
     key = load_public_key(key_path)
-    folders = [i.path for root in paths for i in scan_incidents(root)] if every else paths
+    folders = [folder for root in paths for folder, _ in incident_folders(root)] if every else paths
     altered = 0
     for folder in folders:
         findings = verify_incident(folder, key)
