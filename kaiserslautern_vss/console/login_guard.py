@@ -38,7 +38,7 @@ class LoginGuard:
         if len(attempts) >= self.policy.attempts_per_minute:
             return 'Zu viele Anmeldeversuche von dieser Adresse. Bitte eine Minute warten.'
         attempts.append(now)
-        if self._locked_until.get(user, 0.0) > now:
+        if self.is_locked(user, now):
             return 'Konto vorübergehend gesperrt (zu viele Fehlversuche). Bitte später erneut versuchen.'
         return None
 
