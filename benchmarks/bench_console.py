@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -46,6 +45,7 @@ from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.events.encryption import load_or_create_key  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
+from servers.alert_receivers import free_port  # noqa: E402
 
 CAMERAS = [f'cam{n:02d}' for n in range(1, 11)]
 FPS = 10
@@ -62,12 +62,6 @@ def video_frames(video: Path, count: int) -> list:
             raise SystemExit(f'cannot read {count} frames from {video}')
         frames.append(cv2.resize(frame, (WIDTH, HEIGHT)))
     return frames
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 class Cameras:
