@@ -39,22 +39,12 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 
+from bare_inference import read_frames  # noqa: E402
 from kaiserslautern_vss.bringup.graph import VISION_PIPELINE, load_graph  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.detection.letterbox import letterbox  # noqa: E402
 from kaiserslautern_vss.paths import resolve_model_path, sample_video  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
-
-
-def read_frames(video: Path, count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
 
 
 def bare_onnx_loop(frames: list[np.ndarray], model: str) -> float:
@@ -142,7 +132,7 @@ def main() -> int:
     if video is None or not model:
         print('needs vtest.avi and yolox_nano.onnx (../shared)', file=sys.stderr)
         return 2
-    frames = read_frames(video, args.frames)
+    frames = read_frames(args.frames, video)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bare_fps = bare_onnx_loop(frames, model)
