@@ -1,0 +1,84 @@
+"""What the behaviour stage exchanges: poses of tracked people, and cues with their evidence.
+
+Keypoints are in MoveNet's COCO order, in the image's pixel coordinates. Poses and cues are
+numbers only, never pixels, so they may leave the vision pipeline (rules, rviz2, bags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from kaiserslautern_vss.detection.types import Detections
+
+KEYPOINT_NAMES = (
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
+    'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
+    'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+#: keypoint index pairs drawn as limbs (arms, shoulders, torso, legs, face)
+SKELETON_EDGES = (
+    (5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12),
+    (11, 13), (13, 15), (12, 14), (14, 16), (0, 1), (0, 2), (1, 3), (2, 4))
+
+ASSAULT = 'assault'
+PERSON_DOWN = 'person_down'
+FLEEING = 'fleeing'
+VEHICLE_TAMPERING = 'vehicle_tampering'
+CUE_KINDS = (ASSAULT, PERSON_DOWN, FLEEING, VEHICLE_TAMPERING)
+#: cues that need the pose model; the others work from boxes and tracks alone
+POSE_CUES = frozenset({ASSAULT, VEHICLE_TAMPERING})
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One tracked person's keypoints: ``keypoints`` (17, 3) float32 = x, y (pixels), confidence."""
+
+    track_id: int
+    keypoints: np.ndarray
+
+    def __post_init__(self) -> None:
+        keypoints = np.asarray(self.keypoints, dtype=np.float32)
+        if keypoints.shape != (len(KEYPOINT_NAMES), 3):
+            raise ValueError(f'pose keypoints must be (17, 3), got {keypoints.shape}')
+        object.__setattr__(self, 'keypoints', keypoints)
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A behaviour's score in [0, 1] on one camera frame, the tracks it concerns, and what was
+    measured (``evidence``: name -> value, e.g. limb speed in body heights per second)."""
+
+    kind: str
+    score: float
+    track_ids: tuple[int, ...]
+    evidence: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BehaviourResult:
+    """One camera frame's behaviour output: the poses estimated on it and the cue scores (one
+    per evaluated kind). ``pose_cues`` is False where no pose model is loaded: then the
+    :data:`POSE_CUES` are off and only box-and-track cues are scored."""
+
+    poses: tuple[Pose, ...]
+    cues: tuple[Cue, ...]
+    pose_cues: bool
+
+
+@dataclass(frozen=True)
+class BehaviourSettings:
+    """``pose_crops_per_frame``: most person crops one camera frame spends pose estimation on
+    (chosen by cheap box-and-track cues). More fields may follow, each with a default."""
+
+    pose_crops_per_frame: int = 4
+
+
+class BehaviourAnalyzer(Protocol):
+    """Per-camera behaviour state over frames in order; called from the vision pipeline's
+    worker with the frame in memory and its tracked detections (the frame never leaves)."""
+
+    def analyse(self, camera_id: str, image: np.ndarray, detections: Detections,
+                stamp_s: float) -> BehaviourResult: ...
