@@ -42,11 +42,12 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.detection.types import Detections  # noqa: E402
-from kaiserslautern_vss.events.bag_writer import vss_typestore  # noqa: E402
+from kaiserslautern_vss.ros.typestore import vss_typestore  # noqa: E402
 from kaiserslautern_vss.events.incident import IncidentUpdate  # noqa: E402
 from kaiserslautern_vss.events.recorder import IncidentRecorder  # noqa: E402
 from kaiserslautern_vss.events.ring_buffer import BufferedMessage, RingBuffer  # noqa: E402
-from kaiserslautern_vss.events.rules import RuleEngine, parse_rules  # noqa: E402
+from kaiserslautern_vss.events.rule_engine import RuleEngine  # noqa: E402
+from kaiserslautern_vss.events.rule_schema import parse_rules  # noqa: E402
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS  # noqa: E402
 from kaiserslautern_vss.parameters.spec import validate_parameters  # noqa: E402
 from kaiserslautern_vss.paths import shared_dir  # noqa: E402

@@ -20,7 +20,8 @@ from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera_events.receiver import (CameraEvent, IpNotifyReceiver, ReceiverConfigError,
                                                        ReceiverSettings)
 from kaiserslautern_vss.camera_events.secrets import load_secrets
-from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, parse_rules
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rules
 
 SECRET = b'cam01-ipnotify-secret-2026'
 OTHER_SECRET = b'cam02-ipnotify-secret-2026'

@@ -20,7 +20,7 @@ import yaml
 from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones
-from kaiserslautern_vss.events.rules import RuleConfigError, parse_rule
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rule
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
 from site_support import SITE_CONFIG, site_overrides
 

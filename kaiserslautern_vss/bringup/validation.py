@@ -32,7 +32,7 @@ from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_cam
 from kaiserslautern_vss.camera_events.receiver import bind_address_problem
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
 from kaiserslautern_vss.detection.grade import required_model_problem
-from kaiserslautern_vss.events.rules import References, RuleConfigError, check_rules, read_rule_configs
+from kaiserslautern_vss.events.rule_schema import References, RuleConfigError, check_rules, read_rule_configs
 from kaiserslautern_vss.paths import resolve_model_path
 
 if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kaiserslautern_vss.events.bag_writer import vss_typestore
+from kaiserslautern_vss.ros.typestore import vss_typestore
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
 
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'

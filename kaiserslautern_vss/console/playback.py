@@ -17,8 +17,8 @@ from typing import Any
 
 from kaiserslautern_vss.console.live import short_id
 from kaiserslautern_vss.console.messages import Box, MessageError, decode_detections, decode_event, decode_jpeg
-from kaiserslautern_vss.events.bag_writer import read_unfinished_mcap
-from kaiserslautern_vss.events.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file
+from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
+from kaiserslautern_vss.recordings.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file
 from kaiserslautern_vss.ros.topics import EVENTS
 
 

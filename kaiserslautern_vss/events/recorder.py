@@ -29,11 +29,11 @@ from pathlib import Path
 
 from rosbags.rosbag2 import WriterError
 
-from kaiserslautern_vss.events.bag_writer import (BagWriterError, IncidentBagWriter, is_latched_by_convention,
-                                                  read_unfinished_mcap)
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.bag_writer import (BagWriterError, IncidentBagWriter, is_latched_by_convention,
+                                                      read_unfinished_mcap)
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
 from kaiserslautern_vss.events.incident import IncidentUpdate
-from kaiserslautern_vss.events.integrity import IncidentRecord
+from kaiserslautern_vss.recordings.integrity import IncidentRecord
 from kaiserslautern_vss.events.ring_buffer import BufferedMessage, RingBuffer
 
 

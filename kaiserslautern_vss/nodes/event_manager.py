@@ -10,7 +10,7 @@ incident of ``alarm_duration_s``; ``/vss/<cam>/mark_evidence`` (std_srvs/Trigger
 the camera's latest incident as evidence (``vss-evidence`` does the same for any one).
 
 At start-up, bags a crash left unfinished or unsealed are rebuilt and sealed (manifest
-``recovered: true``). Disk space is made before writing (events.retention.DiskGuard);
+``recovered: true``). Disk space is made before writing (recordings.retention.DiskGuard);
 a bag that gets none is announced: an ``update`` event with ``recording`` ``failed`` or
 ``cut``, diagnostics ERROR and an alert. Evidence marks, deletions and recoveries go
 into the keyed audit log.
@@ -33,17 +33,18 @@ from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.events.alerts import (AlertConfigError, AlertDispatcher, MqttSender, MqttSettings,
                                               WebhookSender, WebhookSettings, alert_body, small_snapshot)
-from kaiserslautern_vss.events.audit import AuditError, AuditLog, default_audit_log
-from kaiserslautern_vss.events.encryption import EncryptionError, load_or_create_key
-from kaiserslautern_vss.events.file_modes import FileModeError, FileModes
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
+from kaiserslautern_vss.recordings.encryption import EncryptionError, load_or_create_key
+from kaiserslautern_vss.recordings.file_modes import FileModeError, FileModes
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
-from kaiserslautern_vss.events.integrity import (IntegrityError, fingerprint, load_or_create_signing_key,
-                                                 mark_evidence, public_key_path)
+from kaiserslautern_vss.recordings.integrity import (IntegrityError, fingerprint, load_or_create_signing_key,
+                                                     mark_evidence, public_key_path)
 from kaiserslautern_vss.events.outbox import Outbox
 from kaiserslautern_vss.events.recorder import IncidentRecorder, RecordingProblem
-from kaiserslautern_vss.events.retention import DiskGuard, RetentionPolicy, StoredIncident, enforce_retention
-from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, load_rules_file
-from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
+from kaiserslautern_vss.recordings.retention import DiskGuard, RetentionPolicy, StoredIncident, enforce_retention
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
+from kaiserslautern_vss.recordings.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import cdr, qos
 from kaiserslautern_vss.ros.batching_executor import BatchingExecutor

@@ -7,7 +7,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
-from kaiserslautern_vss.events.bag_writer import vss_typestore
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 DETECTION2D_ARRAY = 'vision_msgs/msg/Detection2DArray'
 
