@@ -39,7 +39,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
+from kaiserslautern_vss.bringup.node_spec import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.detection.types import Detections  # noqa: E402
 from kaiserslautern_vss.ros.typestore import vss_typestore  # noqa: E402

@@ -31,13 +31,13 @@ def as_polygon(points: object) -> np.ndarray:
         raise PolygonError('polygon has non-finite coordinates')
     if np.linalg.matrix_rank(polygon - polygon[0]) < 2:
         raise PolygonError('polygon is degenerate (all points on one line)')
-    problem = polygon_shape_problem(polygon)
+    problem = _shape_problem(polygon)
     if problem:
         raise PolygonError(problem)
     return polygon
 
 
-def polygon_shape_problem(polygon: np.ndarray) -> str:
+def _shape_problem(polygon: np.ndarray) -> str:
     """Why the ``(K, 2)`` polygon's outline is not simple ('' when it is): edges that cross or
     touch make inside/outside depend on the fill rule, so a zone would not cover what was drawn."""
     reason = shapely.is_valid_reason(shapely.Polygon(polygon))

@@ -187,7 +187,7 @@ def test_camera_event_opens_an_incident_through_the_event_manager(tmp_path: Path
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import String
 
-    from kaiserslautern_vss.bringup.graph import NodeSpec
+    from kaiserslautern_vss.bringup.node_spec import NodeSpec
     from kaiserslautern_vss.bringup.processes import GraphProcesses
     from kaiserslautern_vss.ros import qos
     from kaiserslautern_vss.ros.topics import EVENTS

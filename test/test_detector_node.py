@@ -22,7 +22,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from conftest import shared_file, wait_until
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.parameters import detector, privacy
 from kaiserslautern_vss.parameters.spec import validate_parameters

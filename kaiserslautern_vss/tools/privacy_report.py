@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
+from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import mask_url
 from kaiserslautern_vss.events.rule_kinds import Rule
 from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
