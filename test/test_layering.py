@@ -5,10 +5,11 @@ tested and reused without what sits above it.
 
 Layers, lowest first (a unit may import units of lower layers only, not those beside it):
 
-    paths, bounded_json, geometry, site_timezone   foundations, no package imports
+    paths, bounded_json, geometry, timekeeping   foundations, no package imports
+    camera                                          capture, and the image helpers detectors share
     detection                                       detections, detectors, tracking
     behaviour                                       poses and cues of people (detection.types)
-    camera, camera_events, privacy                  capture; the cameras' own events; masking
+    camera_events, privacy                          the cameras' own events; masking
     pipeline, parameters                            VisionPipeline; every node's parameter specs
     ros                                             ROS conversions, typestore, node entry, DDS env
     recordings                                      incident folders on disk (bags, seals, audit, export)
@@ -27,10 +28,11 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'kaiserslautern_vss'
 LAYERS = [
-    {'paths', 'bounded_json', 'geometry', 'site_timezone'},
+    {'paths', 'bounded_json', 'geometry', 'timekeeping'},
+    {'camera'},
     {'detection'},
     {'behaviour'},
-    {'camera', 'camera_events', 'privacy'},
+    {'camera_events', 'privacy'},
     {'pipeline', 'parameters'},
     {'ros'},
     {'recordings'},

@@ -30,7 +30,7 @@ from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySourc
 from kaiserslautern_vss.camera.source_types import (CountingSource, EndOfStream, FrameSource, ProbingSource,
                                                     SourceConfigError, SourceCounters, SourceError,
                                                     SourceSettings)
-from kaiserslautern_vss.camera.test_pattern_source import TestPatternSource
+from kaiserslautern_vss.camera.pattern_source import TestPatternSource
 
 __all__ = ['CountingSource', 'EndOfStream', 'Frame', 'FrameSource', 'HttpMjpegSource', 'HttpSnapshotSource',
            'ImageDirectorySource', 'ProbingSource', 'RtspSource', 'SourceConfigError', 'SourceCounters',

@@ -50,7 +50,7 @@ from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.recordings.audit import AuditError, AuditLog
 from kaiserslautern_vss.recordings.integrity import IntegrityError, load_or_create_signing_key
 from kaiserslautern_vss.recordings.retention import started_from_name
-from kaiserslautern_vss.site_timezone import DEFAULT_TIMEZONE
+from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
 
 HERE = Path(__file__).resolve().parent
 #: times are shown in the site's time (the rules' default zone); the audit log keeps UTC

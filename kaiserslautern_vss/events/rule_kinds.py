@@ -21,7 +21,7 @@ import numpy as np
 
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 from kaiserslautern_vss.events.zones import Zone, foot_points
-from kaiserslautern_vss.site_timezone import DEFAULT_TIMEZONE
+from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:  # for annotations only: the schema imports the kinds
     from kaiserslautern_vss.events.rule_schema import RuleFields

@@ -19,7 +19,7 @@ import yaml
 
 from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, RULE_KINDS, Rule, RuleSettings, TimeWindow
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
-from kaiserslautern_vss.site_timezone import DEFAULT_TIMEZONE
+from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
 
 _REQUIRED = object()
 

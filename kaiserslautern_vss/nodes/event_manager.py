@@ -85,10 +85,10 @@ class EventManagerNode(Node):
             self.events_pub.publish(String(data=text))
 
     def _on_recorded(self, camera_id: str, topic: str, payload: bytes) -> None:
-        self.manager.on_recorded(camera_id, topic, cdr.header_stamp_ns(payload), payload)
+        self.manager.on_recorded(camera_id, topic, cdr.header_stamp_ns_from_cdr(payload), payload)
 
     def _on_detections(self, camera_id: str, topic: str, payload: bytes) -> None:
-        self._publish(self.manager.on_detections(camera_id, topic, cdr.header_stamp_ns(payload), payload,
+        self._publish(self.manager.on_detections(camera_id, topic, cdr.header_stamp_ns_from_cdr(payload), payload,
                                                  detections_from_cdr(payload), self._now_ns()))
 
     def _on_manual_trigger(self, camera_id: str, request: Trigger.Request,
