@@ -53,8 +53,8 @@ def test_detections_from_cdr_equal_those_from_the_message():
     from std_msgs.msg import Header
 
     from kaiserslautern_vss.detection.types import UNTRACKED, Detections
-    from kaiserslautern_vss.ros.detection_conversion import (detections_from_cdr, detections_to_msg,
-                                                             msg_to_detections)
+    from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
+    from kaiserslautern_vss.ros.detection_reading import detections_from_cdr, msg_to_detections
     detections = Detections(np.array([[10.0, 20.0, 50.0, 120.0], [0.0, 0.0, 5.5, 9.25]]), np.array([0.9, 0.4]),
                             ('person', 'car'), np.array([7, UNTRACKED]))
     msg = detections_to_msg(detections, Header(frame_id='cam01'))

@@ -27,7 +27,7 @@ from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.parameters import detector, privacy
 from kaiserslautern_vss.parameters.spec import validate_parameters
 from kaiserslautern_vss.ros import qos
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.detection_reading import msg_to_detections
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
 from kaiserslautern_vss.ros.topics import camera_topic
 

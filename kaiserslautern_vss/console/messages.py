@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.detection_reading import msg_to_detections
 from kaiserslautern_vss.ros.typestore import vss_typestore
 
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'

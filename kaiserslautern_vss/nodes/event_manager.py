@@ -28,7 +28,7 @@ from kaiserslautern_vss.events.manager import EventManager, EventManagerError
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import cdr, qos
 from kaiserslautern_vss.ros.batching_executor import BatchingExecutor
-from kaiserslautern_vss.ros.detection_conversion import detections_from_cdr
+from kaiserslautern_vss.ros.detection_reading import detections_from_cdr
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
