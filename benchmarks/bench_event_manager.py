@@ -42,7 +42,6 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 from kaiserslautern_vss.bringup.node_spec import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.detection.types import Detections  # noqa: E402
-from kaiserslautern_vss.ros.typestore import vss_typestore  # noqa: E402
 from kaiserslautern_vss.events.incident import IncidentUpdate  # noqa: E402
 from kaiserslautern_vss.events.recorder import IncidentRecorder  # noqa: E402
 from kaiserslautern_vss.events.ring_buffer import BufferedMessage, RingBuffer  # noqa: E402
@@ -54,6 +53,7 @@ from kaiserslautern_vss.paths import shared_dir  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
+from kaiserslautern_vss.ros.typestore import vss_typestore  # noqa: E402
 
 CAMERAS = [f'cam{n:02d}' for n in range(1, 11)]
 FPS, SECONDS, PRE_EVENT_S = 10, 10, 5.0

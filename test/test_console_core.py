@@ -24,8 +24,8 @@ from kaiserslautern_vss.console.messages import MessageError, NotAnIncident, dec
 from kaiserslautern_vss.console.sessions import SessionStore
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint, ensure_certificate
 from kaiserslautern_vss.detection.grade import DetectorGrade, detector_info_json
-from kaiserslautern_vss.ros.typestore import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.ros.typestore import vss_typestore
 from kaiserslautern_vss.tools import users
 
 PASSWORD = 'a long enough passphrase'

@@ -12,9 +12,9 @@ import pytest
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 
+from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.recordings.encryption import EncryptionError, decrypt_folder, encrypt_folder, load_or_create_key
 from kaiserslautern_vss.recordings.file_modes import FileModes
-from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.recordings.integrity import (IntegrityError, load_or_create_signing_key, load_public_key,
                                                      mark_evidence, public_key_path, read_manifest, release_evidence,
                                                      verify_incident)

@@ -12,8 +12,8 @@ from rosbags.rosbag2 import Reader
 
 from kaiserslautern_vss.recordings.audit import AuditLog
 from kaiserslautern_vss.recordings.encryption import load_or_create_key
-from kaiserslautern_vss.recordings.integrity import load_public_key
 from kaiserslautern_vss.recordings.export import ExportError, export_incident
+from kaiserslautern_vss.recordings.integrity import load_public_key
 from kaiserslautern_vss.tools import export
 from test_events_integrity import keys, modes_below, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import IMAGE

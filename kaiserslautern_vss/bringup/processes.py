@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaiserslautern_vss.ros.dds_environment import node_environment
 from kaiserslautern_vss.bringup.graph import group_command_arguments, group_executable, parameters_yaml, process_groups
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
+from kaiserslautern_vss.ros.dds_environment import node_environment
 
 
 def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -309,7 +309,8 @@ class CameraEventRule(Rule):
     """The camera's own event (IP Notify, arriving as ``/vss/<cam>/alarm`` with the event type as text).
 
     Where a camera has such rules, they choose which event types open an incident (of
-    ``duration_s``, default the engine's alarm length); see :meth:`RuleEngine.alarm`.
+    ``duration_s``, default the engine's alarm length); see
+    :meth:`~kaiserslautern_vss.events.rule_engine.RuleEngine.alarm`.
     """
 
     kind = 'camera_event'

@@ -17,12 +17,10 @@ The bag folder and files get the configured private modes as soon as they exist.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import struct
-import sys
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timezone
