@@ -140,6 +140,20 @@ def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01'
     return closed[0]
 
 
+# --- a broken audit log -----------------------------------------------------------------
+BREAKS = ('inserted line', 'directory')
+
+
+def break_audit_log(path: Path, how: str) -> None:
+    """Make the audit log unwritable: one inserted line breaks the chain, or a directory in its place."""
+    if how == 'inserted line':
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(''.join(lines[:1] + ['{"actor": "x", "action": "forged"}\n'] + lines[1:]))
+    else:
+        path.unlink(missing_ok=True)
+        path.mkdir()
+
+
 # --- users and a running console ------------------------------------------------------
 def make_users(path: Path) -> dict[str, Account]:
     accounts = {name: Account(name, role, hash_password(PASSWORD), new_totp_secret(), f'Test {role}')

@@ -7,13 +7,14 @@ import io
 import json
 import stat
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pyotp
 import pytest
 from cryptography import x509
 
-from console_support import T0, event_cdr, jpeg_cdr, scene
+from console_support import T0, break_audit_log, event_cdr, jpeg_cdr, scene
 from kaiserslautern_vss.console import roles
 from kaiserslautern_vss.console.accounts import (Account, AccountBook, AccountError, hash_password, load_accounts,
                                                  password_matches, save_accounts, totp_counter, totp_uri)
@@ -26,6 +27,7 @@ from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint, en
 from kaiserslautern_vss.detection.grade import DetectorGrade, detector_info_json
 from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.events.audit import AuditLog
 from kaiserslautern_vss.tools import users
 
 PASSWORD = 'a long enough passphrase'
@@ -76,9 +78,11 @@ def test_users_file_round_trip_is_private_and_checked(tmp_path):
 def test_vss_users_manages_the_file(tmp_path, monkeypatch, capsys):
     path = str(tmp_path / 'users.json')
 
+    audit = ['--audit-log', str(tmp_path / 'audit.log'), '--audit-key', str(tmp_path / 'audit.key')]
+
     def run(*argv, password=PASSWORD):
         monkeypatch.setattr('sys.stdin', io.StringIO(password + '\n'))
-        return users.main(['--file', path, *argv])
+        return users.main(['--file', path, *audit, '--by', 'root', *argv])
 
     assert run('add', 'ingo', '--role', 'investigator', '--display-name', 'KHK Ingo', '--password-stdin') == 0
     out = capsys.readouterr().out
@@ -96,6 +100,18 @@ def test_vss_users_manages_the_file(tmp_path, monkeypatch, capsys):
     assert run('list') == 0 and 'ingo' in capsys.readouterr().out
     assert run('remove', 'ingo') == 0 and load_accounts(path) == {}
     assert run('remove', 'ingo') == 2
+    log = AuditLog(tmp_path / 'audit.log', tmp_path / 'audit.key')
+    assert [(e['actor'], e['action'], e['target']) for e in log.entries()] == [
+        ('root', 'user add', 'ingo'), ('root', 'user role', 'ingo'), ('root', 'user reset-totp', 'ingo'),
+        ('root', 'user passwd', 'ingo'), ('root', 'user remove', 'ingo')]
+    # audit first: with the log unwritable, no change reaches the users file
+    assert run('add', 'olga', '--role', 'operator', '--password-stdin') == 0
+    before = Path(path).read_bytes()
+    for how in ('inserted line', 'directory'):
+        break_audit_log(tmp_path / 'audit.log', how)
+        assert run('role', 'olga', 'admin') == 2 and run('remove', 'olga') == 2
+        assert run('add', 'eve', '--role', 'admin', '--password-stdin') == 2
+        assert Path(path).read_bytes() == before
 
 
 def test_login_guard_rate_limits_locks_out_and_refuses_replayed_codes(tmp_path):
