@@ -19,7 +19,6 @@ from test_events_integrity import keys, modes_below, record_sealed  # noqa: F401
 from test_events_recorder import IMAGE
 
 
-
 @pytest.fixture
 def setup(tmp_path, keys):  # noqa: F811
     key, public = keys
