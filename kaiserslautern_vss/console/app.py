@@ -257,18 +257,20 @@ class Console:
         return response
 
     # --- live view -------------------------------------------------------------------
+    async def _audit_live(self, session: Session, what: str) -> None:
+        await run_in_threadpool(self.audit, session.user, 'view live', what, 'Live-Ansicht in der Leitstelle')
+        session.live_audited = True
+
     async def _live_access(self, session: Session, what: str) -> None:
         """The first live access of a session is audited; later polls are refused while the log fails."""
         if session.live_audited:
             self.require_audit_log()
-            return
-        await run_in_threadpool(self.audit, session.user, 'view live', what, 'Live-Ansicht in der Leitstelle')
-        session.live_audited = True
+        else:
+            await self._audit_live(session, what)
 
     async def live_page(self, request: Request) -> Response:
         session = self.session(request, roles.VIEW_LIVE)
-        await run_in_threadpool(self.audit, session.user, 'view live', 'live page', 'Live-Ansicht in der Leitstelle')
-        session.live_audited = True
+        await self._audit_live(session, 'live page')
         return self.page(request, 'live.html', session, cameras=self.settings.cameras,
                          refresh_ms=int(1000 / self.settings.live_refresh_hz))
 
@@ -294,8 +296,7 @@ class Console:
     async def event_stream(self, request: Request) -> Response:
         """Server-sent events: ``incident`` and ``ack`` as they happen, a comment every 15 s."""
         session = self.session(request, roles.VIEW_LIVE, activity=False)
-        await run_in_threadpool(self.audit, session.user, 'view live', 'event stream', 'Alarmstrom geöffnet')
-        session.live_audited = True
+        await self._audit_live(session, 'event stream')
         queue = self.live.subscribe()
 
         async def stream():

@@ -75,7 +75,7 @@ class ExportPlan:
 
 def plan_export(incident: Path, *, verify_key: Ed25519PublicKey | None, encryption_key: bytes | None = None,
                 skip_verification: bool = False) -> ExportPlan:
-    """Check the incident and read what would be exported; ExportError says why it is refused.
+    """Check the incident and read what would be exported; ExportRefused says why it is refused.
 
     Refuses a linked folder and links or special files in it (even unverified), and any
     difference from what was signed. Nothing is written.
