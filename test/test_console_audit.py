@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from console_support import (BREAKS, PASSWORD, T0, Reply, break_audit_log, console_settings, record_incident,
-                             running_console, totp_code)
+from console_support import BREAKS, PASSWORD, T0, Reply, break_audit_log, record_incident, running_console, totp_code
 from kaiserslautern_vss.console.live import LiveState
+from kaiserslautern_vss.console.playback import recording_from_bag
 from kaiserslautern_vss.events.audit import AuditLog
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.events.integrity import public_key_path
@@ -153,7 +153,6 @@ def test_police_video_comes_from_the_verified_bag_after_swap_and_restore(site, t
     public = str(public_key_path(settings.signing_key_file))
     assert verify.main(['--key', public, '--export', str(destination)]) == 0
     # A video made from the shortened bag is caught, though every signed file is intact.
-    from kaiserslautern_vss.console.playback import recording_from_bag
     frames = recording_from_bag(first.name, (short / bag.name).read_bytes(), False).frames
     write_video([f.jpeg for f in frames], [f.stamp_ns for f in frames], destination / f'{first.name}.avi')
     assert verify.main(['--key', public, '--export', str(destination)]) == 1
