@@ -140,6 +140,20 @@ def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01'
     return closed[0]
 
 
+# --- a broken audit log -----------------------------------------------------------------
+BREAKS = ('inserted line', 'directory')
+
+
+def break_audit_log(path: Path, how: str) -> None:
+    """Make the audit log unwritable: one inserted line breaks the chain, or a directory in its place."""
+    if how == 'inserted line':
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(''.join(lines[:1] + ['{"actor": "x", "action": "forged"}\n'] + lines[1:]))
+    else:
+        path.unlink(missing_ok=True)
+        path.mkdir()
+
+
 # --- users and a running console ------------------------------------------------------
 def make_users(path: Path) -> dict[str, Account]:
     accounts = {name: Account(name, role, hash_password(PASSWORD), new_totp_secret(), f'Test {role}')
@@ -172,8 +186,8 @@ class RunningConsole:
     def url(self) -> str:
         return f'https://127.0.0.1:{self.server.port}'
 
-    def client(self) -> ConsoleClient:
-        return ConsoleClient('127.0.0.1', self.server.port)
+    def client(self, source: str = '') -> ConsoleClient:
+        return ConsoleClient('127.0.0.1', self.server.port, source=source)
 
     def logged_in(self, user: str) -> ConsoleClient:
         client = self.client()
@@ -185,8 +199,10 @@ class RunningConsole:
 
 @contextlib.contextmanager
 def running_console(settings: ConsoleSettings, trigger: Callable[[str], tuple[bool, str]] | None = None,
-                    live: LiveState | None = None) -> Iterator[RunningConsole]:
-    accounts = make_users(settings.users_file)
+                    live: LiveState | None = None,
+                    accounts: dict[str, Account] | None = None) -> Iterator[RunningConsole]:
+    """A console serving ``settings``; new users (:data:`USERS`) unless ``accounts`` (already in the file)."""
+    accounts = accounts or make_users(settings.users_file)
     console = Console(settings, live or LiveState(list(settings.cameras), time.time), trigger=trigger)
     server = ConsoleServer(console.app(), settings)
     server.start()
@@ -235,6 +251,7 @@ class ConsoleClient:
     port: int
     cookies: dict[str, str] = field(default_factory=dict)
     csrf: str = ''
+    source: str = ''  # the client's own address (any 127.x.y.z: another computer on the network)
     _connection: http.client.HTTPSConnection | None = None
 
     def _send(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> http.client.HTTPResponse:
@@ -242,7 +259,9 @@ class ConsoleClient:
             if self._connection is None:
                 context = ssl.create_default_context()
                 context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-                self._connection = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=30)
+                self._connection = http.client.HTTPSConnection(
+                    self.host, self.port, context=context, timeout=30,
+                    source_address=(self.source, 0) if self.source else None)
             try:
                 self._connection.request(method, path, body=body, headers=headers)
                 return self._connection.getresponse()

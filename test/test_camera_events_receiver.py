@@ -73,7 +73,7 @@ def test_bad_input_is_answered_counted_and_never_crashes(receiver) -> None:
     server = receiver(max_body_bytes=256, rate_per_s=1000.0, burst=1000)
     token = SECRET.decode()
     cases = [
-        ('/ipnotify/cam99?event=VM&token=' + token, {}, None, 404, 'unknown_camera'),
+        ('/ipnotify/cam99?event=VM&token=' + token, {}, None, 401, 'unknown_camera'),
         ('/ipnotify/cam01?event=VM&token=wrong-secret-of-some-length', {}, None, 401, 'bad_auth'),
         ('/ipnotify/cam01?event=VM', {}, None, 401, 'bad_auth'),
         ('/ipnotify/cam01', basic('cam02', SECRET), b'event=VM', 401, 'bad_auth'),  # another camera's name
@@ -120,6 +120,52 @@ def test_slow_clients_time_out_and_connections_are_bounded(receiver) -> None:
         sock.close()
     assert server.counts()['connections_refused'] == 1
     assert get(server, f'/ipnotify/cam01?event=VM&token={SECRET.decode()}') == 200
+
+
+def raw_answer(server: IpNotifyReceiver, target: str) -> bytes:
+    """The complete answer (status line, headers, body) to one GET."""
+    with socket.create_connection(('127.0.0.1', server.port), timeout=5) as raw:
+        raw.sendall(f'GET {target} HTTP/1.0\r\n\r\n'.encode())
+        answer = b''
+        while chunk := raw.recv(4096):
+            answer += chunk
+    return answer
+
+
+def test_unknown_camera_and_wrong_secret_get_one_answer(receiver) -> None:
+    """Camera ids cannot be probed: status, headers and body are the same for both."""
+    server = receiver(rate_per_s=1000.0, burst=1000)
+    unknown = raw_answer(server, '/ipnotify/cam99?event=VM&token=wrong-secret-of-some-length')
+    wrong = raw_answer(server, '/ipnotify/cam01?event=VM&token=wrong-secret-of-some-length')
+    strip_date = lambda answer: b'\n'.join(l for l in answer.split(b'\n') if not l.lower().startswith(b'date:'))  # noqa: E731
+    assert unknown.startswith(b'HTTP/1.0 401') and strip_date(unknown) == strip_date(wrong)
+    assert get(server, '/ipnotify/cam99', basic('cam99', SECRET), b'event=VM') == 401
+    assert server.counts()['unknown_camera'] == 2 and server.counts()['bad_auth'] == 1  # told apart in the log only
+
+
+def test_replayed_requests_are_refused(receiver) -> None:
+    server = receiver(rate_per_s=1000.0, burst=1000, replay_window_s=1.0)
+    token = SECRET.decode()
+    request = f'/ipnotify/cam01?event=VM&token={token}'
+    assert get(server, request) == 200
+    assert get(server, request) == 409  # a captured request sent again
+    assert get(server, '/ipnotify/cam01', basic('cam01', SECRET), b'event=VM') == 409  # same event, other form
+    assert get(server, f'/ipnotify/cam01?event=VM&zone=2&token={token}') == 200  # another event
+    assert get(server, f'/ipnotify/cam02?event=VM&token={OTHER_SECRET.decode()}') == 200  # another camera
+    time.sleep(1.5)  # the window is over: the same event is new again
+    assert get(server, request) == 200
+    assert server.counts()['replayed'] == 2 and len(server.events) == 4
+    assert token not in server.last_problem
+
+
+def test_requests_with_a_timestamp_are_refused_outside_the_window(receiver) -> None:
+    server = receiver(rate_per_s=1000.0, burst=1000, replay_window_s=30.0)
+    token, now = SECRET.decode(), time.time()
+    assert get(server, f'/ipnotify/cam01?event=AI&ts={now:.0f}&token={token}') == 200
+    assert get(server, f'/ipnotify/cam01?event=AI&ts={now:.0f}&token={token}') == 409  # replayed at once
+    assert get(server, f'/ipnotify/cam01?event=AI&ts={now - 120:.0f}&token={token}') == 409  # replayed later
+    assert get(server, f'/ipnotify/cam01?event=AI&ts=yesterday&token={token}') == 409
+    assert server.counts()['replayed'] == 3 and len(server.events) == 1
 
 
 def test_a_flooding_source_is_rate_limited(receiver) -> None:

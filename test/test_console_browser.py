@@ -212,9 +212,9 @@ def test_investigator_marks_evidence_verifies_and_exports(site, browser):
     browser.find_element(By.ID, 'case-reference').send_keys('4711 Js 26/26')
     browser.find_element(By.ID, 'export').click()
     wait(browser, lambda: 'Exportiert nach' in browser.find_element(By.ID, 'exported').text)
-    assert (running.console.settings.export_root / '4711_Js_26_26' / folder.name / 'manifest.json').is_file()
+    assert (running.console.settings.export_root / '4711%20Js%2026%2F26' / folder.name / 'manifest.json').is_file()
     archive = browser.find_element(By.ID, 'archive').get_attribute('href')
-    assert archive.endswith(f'/exports/4711_Js_26_26/{folder.name}.zip')
+    assert archive.endswith(f'/exports/4711%2520Js%252026%252F26/{folder.name}.zip')
     wait(browser, lambda: browser.find_element(By.ID, 'clock').text.startswith('Bild 1'))
     screenshot(browser, 'evidence', tmp)
 

@@ -7,24 +7,26 @@ import io
 import json
 import stat
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pyotp
 import pytest
 from cryptography import x509
 
-from console_support import T0, event_cdr, jpeg_cdr, scene
+from console_support import T0, break_audit_log, event_cdr, jpeg_cdr, scene
 from kaiserslautern_vss.console import roles
 from kaiserslautern_vss.console.accounts import (Account, AccountBook, AccountError, hash_password, load_accounts,
                                                  password_matches, save_accounts, totp_counter, totp_uri)
 from kaiserslautern_vss.console.incidents import IncidentNotFound, incident_folder, split_name
 from kaiserslautern_vss.console.live import LiveState
-from kaiserslautern_vss.console.login_guard import LoginGuard, LoginPolicy
+from kaiserslautern_vss.console.login_guard import LoginGuard, LoginPolicy, LoginStateError, state_path
 from kaiserslautern_vss.console.messages import MessageError, NotAnIncident, decode_event, jpeg_from_cdr
 from kaiserslautern_vss.console.sessions import SessionStore
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint, ensure_certificate
 from kaiserslautern_vss.detection.grade import DetectorGrade, detector_info_json
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.recordings.audit import AuditLog
 from kaiserslautern_vss.ros.typestore import vss_typestore
 from kaiserslautern_vss.tools import users
 
@@ -76,9 +78,11 @@ def test_users_file_round_trip_is_private_and_checked(tmp_path):
 def test_vss_users_manages_the_file(tmp_path, monkeypatch, capsys):
     path = str(tmp_path / 'users.json')
 
+    audit = ['--audit-log', str(tmp_path / 'audit.log'), '--audit-key', str(tmp_path / 'audit.key')]
+
     def run(*argv, password=PASSWORD):
         monkeypatch.setattr('sys.stdin', io.StringIO(password + '\n'))
-        return users.main(['--file', path, *argv])
+        return users.main(['--file', path, *audit, '--by', 'root', *argv])
 
     assert run('add', 'ingo', '--role', 'investigator', '--display-name', 'KHK Ingo', '--password-stdin') == 0
     out = capsys.readouterr().out
@@ -96,22 +100,63 @@ def test_vss_users_manages_the_file(tmp_path, monkeypatch, capsys):
     assert run('list') == 0 and 'ingo' in capsys.readouterr().out
     assert run('remove', 'ingo') == 0 and load_accounts(path) == {}
     assert run('remove', 'ingo') == 2
+    log = AuditLog(tmp_path / 'audit.log', tmp_path / 'audit.key')
+    assert [(e['actor'], e['action'], e['target']) for e in log.entries()] == [
+        ('root', 'user add', 'ingo'), ('root', 'user role', 'ingo'), ('root', 'user reset-totp', 'ingo'),
+        ('root', 'user passwd', 'ingo'), ('root', 'user remove', 'ingo')]
+    # audit first: with the log unwritable, no change reaches the users file
+    assert run('add', 'olga', '--role', 'operator', '--password-stdin') == 0
+    before = Path(path).read_bytes()
+    for how in ('inserted line', 'directory'):
+        break_audit_log(tmp_path / 'audit.log', how)
+        assert run('role', 'olga', 'admin') == 2 and run('remove', 'olga') == 2
+        assert run('add', 'eve', '--role', 'admin', '--password-stdin') == 2
+        assert Path(path).read_bytes() == before
 
 
-def test_login_guard_rate_limits_locks_out_and_refuses_replayed_codes():
-    guard = LoginGuard(LoginPolicy(max_failures=3, lockout_s=600.0, attempts_per_minute=5))
+def test_login_guard_rate_limits_locks_out_and_refuses_replayed_codes(tmp_path):
+    guard = LoginGuard(LoginPolicy(max_failures=3, lockout_s=600.0, attempts_per_minute=5),
+                       state_path(tmp_path / 'users.json'))
     assert guard.refusal('olga', '10.0.0.1', 0.0) is None
-    assert not guard.record_failure('olga', 0.0) and not guard.record_failure('olga', 1.0)
-    assert guard.record_failure('olga', 2.0)  # third in a row: locked
-    assert 'gesperrt' in guard.refusal('olga', '10.0.0.2', 3.0)
-    assert guard.refusal('olga', '10.0.0.2', 603.0) is None  # lock over
+    assert not guard.record_failure('olga', '10.0.0.1', 0.0) and not guard.record_failure('olga', '10.0.0.1', 1.0)
+    assert guard.record_failure('olga', '10.0.0.1', 2.0)  # third in a row from there: locked there
+    assert 'gesperrt' in guard.refusal('olga', '10.0.0.1', 3.0).message
+    assert guard.refusal('olga', '10.0.0.2', 3.0) is None  # a stranger elsewhere does not lock olga out
+    assert guard.is_locked('olga', 3.0)
+    assert guard.refusal('olga', '10.0.0.1', 603.0) is None  # lock over
     for moment in range(4):
         guard.refusal('someone', '10.0.0.3', 10.0 + moment)
     assert guard.refusal('other', '10.0.0.3', 14.0) is None
-    assert 'Zu viele' in guard.refusal('third', '10.0.0.3', 15.0)  # sixth try within a minute
+    refusal = guard.refusal('third', '10.0.0.3', 15.0)  # sixth try within a minute
+    assert 'Zu viele' in refusal.message and 'Ratenbegrenzung' in refusal.reason
     assert guard.refusal('third', '10.0.0.3', 71.0) is None
     assert guard.accept_totp_step('olga', 100) and not guard.accept_totp_step('olga', 100)
     assert not guard.accept_totp_step('olga', 99) and guard.accept_totp_step('olga', 101)
+
+
+def test_login_guard_limits_an_address_across_names_and_survives_restarts(tmp_path):
+    policy = LoginPolicy(max_failures=3, lockout_s=600.0, attempts_per_minute=1000)
+    path = state_path(tmp_path / 'users.json')
+    guard = LoginGuard(policy, path)
+    for index in range(policy.address_failures):  # a different name each time: no name is locked
+        guard.record_failure(f'name{index}', '10.0.0.9', float(index))
+    assert 'Adresse' in guard.refusal('anna', '10.0.0.9', 30.0).reason
+    assert guard.refusal('anna', '10.0.0.8', 30.0) is None
+    for moment in range(3):
+        guard.record_failure('anna', '::1', float(moment))
+    assert guard.refusal('anna', '::1', 5.0) is not None
+    assert guard.refusal('anna', '::1', 5.0, admin=True) is None  # an admin at the console itself always
+    assert guard.refusal('anna', '10.0.0.9', 30.0, admin=True) is not None  # ... but only there
+    assert guard.accept_totp_step('anna', 500)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    restarted = LoginGuard(policy, path)
+    assert restarted.refusal('anna', '10.0.0.9', 31.0) is not None and restarted.is_locked('anna', 31.0)
+    assert not restarted.accept_totp_step('anna', 500)  # a used code stays used
+    restarted.unlock('anna')
+    assert not LoginGuard(policy, path).is_locked('anna', 31.0)
+    path.write_text('{"schema": "other"}')
+    with pytest.raises(LoginStateError, match='remove it to reset'):
+        LoginGuard(policy, path)
 
 
 def test_sessions_end_when_idle_or_old_and_background_requests_do_not_renew():

@@ -196,12 +196,12 @@ def test_evidence_verify_and_export(site):
         assert ingo.post(f'/incidents/{first.name}/export', {'case_reference': ''}).status == 400
         exported = ingo.post(f'/incidents/{first.name}/export', {'case_reference': 'Az. 5/26 StA KL'})
         assert exported.status == 200 and 'Exportiert nach' in exported.text
-        destination = settings.export_root / 'Az._5_26_StA_KL' / first.name
+        destination = settings.export_root / 'Az.%205%2F26%20StA%20KL' / first.name
         assert (destination / 'manifest.json').is_file() and list(destination.glob('*.mcap'))
         video = cv2.VideoCapture(str(destination / f'{first.name}.avi'))
         assert video.get(cv2.CAP_PROP_FPS) == 10.0 and video.get(cv2.CAP_PROP_FRAME_COUNT) == 51
         assert video.read()[1].shape == (360, 640, 3)
-        download = ingo.get(f'/exports/Az._5_26_StA_KL/{first.name}.zip')
+        download = ingo.get(f'/exports/Az.%25205%252F26%2520StA%2520KL/{first.name}.zip')
         assert download.status == 200 and download.headers['content-type'] == 'application/zip'
         with zipfile.ZipFile(io.BytesIO(download.body)) as archive:
             listed = json.loads(archive.read(f'{first.name}/export.json'))
@@ -210,7 +210,7 @@ def test_evidence_verify_and_export(site):
                 assert hashlib.sha256(archive.read(f'{first.name}/{name}')).hexdigest() == digest
             assert {'manifest.json', 'manifest.sig', f'{first.name}.avi'} <= set(listed['files'])
         assert ingo.get('/exports/..%2F..%2Fetc/passwd.zip').status == 404
-        assert running.logged_in('olga').get(f'/exports/Az._5_26_StA_KL/{first.name}.zip').status == 403
+        assert running.logged_in('olga').get(f'/exports/Az.%25205%252F26%2520StA%2520KL/{first.name}.zip').status == 403
         released = ingo.post(f'/incidents/{first.name}/evidence',
                              {'action': 'release', 'reason': 'Verfahren eingestellt'})
         assert released.status == 303
@@ -223,7 +223,7 @@ def test_evidence_verify_and_export(site):
     actions = [(e['actor'], e['action'], e['target']) for e in audit_entries(settings)]
     for action in ('evidence mark', 'verify', 'export', 'evidence release'):
         assert ('ingo', action, first.name) in actions
-    assert ('ingo', 'download export', f'Az._5_26_StA_KL/{first.name}') in actions
+    assert ('ingo', 'download export', f'Az.%205%2F26%20StA%20KL/{first.name}') in actions
     assert AuditLog(settings.audit_log, settings.audit_key_file).verify() == []
 
 

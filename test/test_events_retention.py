@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from console_support import BREAKS, break_audit_log
 from kaiserslautern_vss.events.incident import IncidentUpdate
 from kaiserslautern_vss.recordings.audit import AuditLog
 from kaiserslautern_vss.recordings.integrity import mark_evidence, verify_incident
@@ -83,6 +84,13 @@ def test_scan_reads_names_sizes_and_evidence_cli_marks_signed_with_audit(tmp_pat
     assert [i.path for i in deleted] == [newer] and first.is_dir()
     assert evidence.main(['release', str(first), *arguments]) == 0
     assert not scan_incidents(root)[0].evidence and audit.verify() == []
+    assert evidence.main(['mark', str(first), *arguments]) == 0
+    for how in BREAKS:  # audit first: without a durable entry the mark is neither removed nor set
+        break_audit_log(tmp_path / 'audit.log', how)
+        assert evidence.main(['release', str(first), *arguments]) == 2 and (first / 'evidence.json').exists()
+    mark_before = (first / 'evidence.json').read_bytes()
+    assert evidence.main(['mark', str(first), *arguments[:2], '--why', 'Az. 2/26', *arguments[4:]]) == 2
+    assert (first / 'evidence.json').read_bytes() == mark_before
 
 
 def _big_image_cdr(stamp_ns: int) -> bytes:

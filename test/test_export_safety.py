@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from rosbags.rosbag2 import Reader
 
+from console_support import BREAKS, break_audit_log
 from kaiserslautern_vss.recordings.audit import AuditLog
 from kaiserslautern_vss.recordings.encryption import load_or_create_key
-from kaiserslautern_vss.recordings.export import ExportError, export_incident
-from kaiserslautern_vss.recordings.integrity import load_public_key
+from kaiserslautern_vss.recordings.export import ExportError, ExportRefused, export_incident
+from kaiserslautern_vss.recordings.integrity import load_public_key, verify_incident
 from kaiserslautern_vss.tools import export
 from test_events_integrity import keys, modes_below, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import IMAGE
@@ -65,7 +66,10 @@ def test_altered_incident_is_refused_and_nothing_is_left(tmp_path, setup, capsys
     assert export.main([str(folder), '--to', str(tmp_path / 'out'), '--verify-key', str(public), *arguments]) == 1
     error = capsys.readouterr().err
     assert 'refused' in error and 'altered: metadata.yaml' in error
-    assert not (tmp_path / 'out').exists() and _audit(tmp_path).entries() == []
+    assert not (tmp_path / 'out').exists()
+    (entry,) = _audit(tmp_path).entries()  # the refusal is audited with its reason
+    assert (entry['action'], entry['target']) == ('export refused', folder.name)
+    assert 'Az. 123/26' in entry['reason'] and 'altered: metadata.yaml' in entry['reason']
 
 
 def test_planted_link_to_the_signing_key_is_never_followed(tmp_path, setup, capsys):
@@ -104,12 +108,39 @@ def test_encrypted_incident_exports_decrypted_with_the_key_only(tmp_path, keys):
     audit = _audit(tmp_path)
     with pytest.raises(ExportError, match='encrypted; give the encryption key'):
         export_incident(folder, tmp_path / 'out', actor='a', reason='b', audit=audit,
-                               verify_key=load_public_key(public))
+                        verify_key=load_public_key(public))
     result = export_incident(folder, tmp_path / 'out', actor='PHK Meier', reason='Az. 1/26', audit=audit,
-                                    verify_key=load_public_key(public), encryption_key=aes)
+                             verify_key=load_public_key(public), encryption_key=aes)
     assert result.verified and result.decrypted
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == sorted(
         [f'{folder.name}.mcap', 'metadata.yaml', 'incident.json'])
     assert stat.S_IMODE((tmp_path / 'out').stat().st_mode) == 0o700
     with Reader(tmp_path / 'out') as reader:
         assert reader.message_count == 16
+
+
+@pytest.mark.parametrize('how', BREAKS)
+def test_no_export_without_its_audit_entry(tmp_path, setup, capsys, how):
+    folder, public, arguments, _ = setup
+    _audit(tmp_path).append('vss', 'start', '-', 'a first entry')
+    break_audit_log(tmp_path / 'audit.log', how)
+    assert export.main([str(folder), '--to', str(tmp_path / 'out'), '--verify-key', str(public), *arguments]) == 1
+    assert 'cannot be written' in capsys.readouterr().err or how == 'inserted line'
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_file_swapped_after_the_check_is_not_exported(tmp_path, setup, monkeypatch):
+    """What is written is what was hashed: a bag swapped between the check and the copy is refused."""
+    folder, public, arguments, _ = setup
+    bag = folder / f'{folder.name}.mcap'
+    original = bag.read_bytes()
+    def check_then_swap(incident, key):
+        findings = verify_incident(incident, key)
+        bag.write_bytes(original[: len(original) // 2])  # the attacker's moment
+        return findings
+
+    monkeypatch.setattr('kaiserslautern_vss.recordings.export.verify_incident', check_then_swap)
+    with pytest.raises(ExportRefused, match='differs from what was signed'):
+        export_incident(folder, tmp_path / 'out', actor='PHK Meier', reason='Az. 1/26',
+                        audit=_audit(tmp_path), verify_key=load_public_key(public))
+    assert not (tmp_path / 'out').exists() and _audit(tmp_path).entries() == []

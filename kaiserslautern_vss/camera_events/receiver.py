@@ -7,7 +7,9 @@ as the query parameter ``token``; it is compared in constant time.
 
 The server listens on one configured address, never on all interfaces (a wildcard address is a
 configuration error). Everything wrong is answered, counted by reason and remembered as the
-last problem, never raised: unknown camera (404), bad or missing secret (401), body too large
+last problem, never raised: unknown camera or bad or missing secret (one answer for both,
+401 with the same empty body after the same constant-time check, so camera ids cannot be
+probed), a replayed request (409, :mod:`replay`), body too large
 (413) or without length (411), malformed request or event type (400), a source sending faster
 than ``rate_per_s`` with bursts of ``burst`` (429), more than ``max_connections`` at once
 (connection closed), a client that does not finish its request within ``request_timeout_s``.
@@ -21,6 +23,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import secrets
 import socket
 import threading
 import time
@@ -29,13 +32,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from kaiserslautern_vss.camera_events.replay import ReplayGuard
+
 _log = logging.getLogger(__name__)
 
 PATH_PREFIX = '/ipnotify/'
 EVENT_TYPE_PATTERN = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}')
 #: what is counted, by reason (the keys of :meth:`IpNotifyReceiver.counts`)
-PROBLEMS = ('unknown_camera', 'bad_auth', 'oversized', 'malformed', 'rate_limited', 'connections_refused',
-            'timeouts')
+PROBLEMS = ('unknown_camera', 'bad_auth', 'replayed', 'oversized', 'malformed', 'rate_limited',
+            'connections_refused', 'timeouts')
 FORM_TYPE = 'application/x-www-form-urlencoded'
 
 
@@ -74,6 +79,7 @@ class ReceiverSettings:
     burst: int = 10
     max_connections: int = 32
     request_timeout_s: float = 5.0
+    replay_window_s: float = 30.0  # see kaiserslautern_vss.camera_events.replay
 
     def __post_init__(self) -> None:
         problem = bind_address_problem(self.bind_address)
@@ -87,9 +93,9 @@ class ReceiverSettings:
             if len(secret) < 16:
                 raise ReceiverConfigError(f'the secret of camera {camera_id} is shorter than 16 bytes')
         if self.max_body_bytes < 0 or self.rate_per_s <= 0 or self.burst < 1 or self.max_connections < 1 \
-                or self.request_timeout_s <= 0:
+                or self.request_timeout_s <= 0 or self.replay_window_s <= 0:
             raise ReceiverConfigError('need max_body_bytes >= 0, rate_per_s > 0, burst >= 1, max_connections >= 1, '
-                                      'request_timeout_s > 0')
+                                      'request_timeout_s > 0, replay_window_s > 0')
 
 
 @dataclass
@@ -137,6 +143,8 @@ class IpNotifyReceiver:
         self._counts = dict.fromkeys(('accepted',) + PROBLEMS, 0)
         self.last_problem = ''
         self._buckets = TokenBuckets(settings.rate_per_s, settings.burst)
+        self._replays = ReplayGuard(settings.replay_window_s)
+        self._decoy = secrets.token_bytes(32)  # checked for unknown cameras, so they cost the same
         self._slots = threading.BoundedSemaphore(settings.max_connections)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -217,19 +225,25 @@ class IpNotifyReceiver:
             raise _Rejected(400, 'malformed', f'{source}: {method} {parts.path[:80]!r} is not {PATH_PREFIX}<camera>')
         camera_id = parts.path[len(PATH_PREFIX):]
         secret = self.settings.secrets.get(camera_id)
-        if secret is None:
-            raise _Rejected(404, 'unknown_camera', f'{source}: unknown camera {camera_id[:40]!r}')
         try:
             query = parse_qs(parts.query, strict_parsing=bool(parts.query), max_num_fields=16)
         except ValueError:
-            raise _Rejected(400, 'malformed', f'{source}: camera {camera_id}: malformed query') from None
-        if not self._authorised(camera_id, secret, headers.get('Authorization', ''), query.pop('token', [])):
+            raise _Rejected(400, 'malformed', f'{source}: camera {camera_id[:40]!r}: malformed query') from None
+        authorised = self._authorised(camera_id, secret or self._decoy, headers.get('Authorization', ''),
+                                      query.pop('token', []))
+        if secret is None:
+            raise _Rejected(401, 'unknown_camera', f'{source}: unknown camera {camera_id[:40]!r}')
+        if not authorised:
             raise _Rejected(401, 'bad_auth', f'{source}: camera {camera_id}: missing or wrong secret')
         fields = query | (self._form(camera_id, headers, read_body, source) if method == 'POST' else {})
+        fields.pop('token', None)  # never part of what is remembered
         event_type = (fields.get('event') or [''])[0]
         if not EVENT_TYPE_PATTERN.fullmatch(event_type):
             raise _Rejected(400, 'malformed', f'{source}: camera {camera_id}: event type {event_type[:40]!r} is '
                                               f'missing or not {EVENT_TYPE_PATTERN.pattern}')
+        replay = self._replays.problem(camera_id, fields)
+        if replay:
+            raise _Rejected(409, 'replayed', f'{source}: camera {camera_id}: replay refused: {replay}')
         return CameraEvent(camera_id, event_type, source, time.time_ns())
 
     @staticmethod

@@ -4,9 +4,14 @@ Security model: server-side sessions in a ``__Host-`` cookie (Secure, HttpOnly,
 SameSite=Strict), a CSRF token per session on every POST, login with password (argon2)
 and TOTP behind a rate limit and lockout, role checks on every route, strict security
 headers (CSP without inline scripts, HSTS), ``Cache-Control: no-store`` so no frame of
-a recording lands in a browser cache. Every view of a recording and every action goes
-into the keyed audit log (who, what, when, why); if it cannot be written, the
-access is refused.
+a recording lands in a browser cache.
+
+Audit first, then act: every change (acknowledgement, trigger, evidence mark and release,
+export, unlock) and every view of incident data or the live view is written to the keyed
+audit log (who, what, when, why) and made durable before it takes effect or is served;
+refused logins and refused exports are logged with their reason. If the log cannot be
+written, nothing changes and nothing is shown: the user gets a plain refusal, the
+details go to the service log. Error pages say what the user can do, never a path.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -38,19 +44,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kaiserslautern_vss.console import roles
 from kaiserslautern_vss.console.accounts import (Account, AccountBook, credentials, hash_password, password_matches,
                                                  totp_counter)
-from kaiserslautern_vss.console.casework import (SAFE_CASE, CaseworkError, export_for_case, set_evidence,
+from kaiserslautern_vss.console.casework import (CaseworkError, export_for_case, is_case_folder, set_evidence,
                                                  verify_signature)
 from kaiserslautern_vss.console.incidents import (STATE_LABELS, STATES, IncidentFilter, IncidentNotFound,
                                                   incident_folder, list_incidents)
 from kaiserslautern_vss.console.live import LiveState, short_id
-from kaiserslautern_vss.console.login_guard import LoginGuard
+from kaiserslautern_vss.console.login_guard import LoginGuard, state_path
 from kaiserslautern_vss.console.playback import PlaybackError, RecordingCache
 from kaiserslautern_vss.console.sessions import Session, SessionStore
 from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.recordings.audit import AuditError, AuditLog
-from kaiserslautern_vss.recordings.integrity import IntegrityError, load_or_create_signing_key
+from kaiserslautern_vss.recordings.export import ExportFailed, audit_refusal
+from kaiserslautern_vss.recordings.file_modes import FileModeError, read_regular
+from kaiserslautern_vss.recordings.integrity import EVIDENCE_FILE, IntegrityError, load_or_create_signing_key
 from kaiserslautern_vss.recordings.retention import started_from_name
 from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
+
+_log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 #: times are shown in the site's time (the rules' default zone); the audit log keeps UTC
@@ -120,11 +130,12 @@ class Console:
     def __post_init__(self) -> None:
         self.accounts = AccountBook(self.settings.users_file)
         self.sessions = SessionStore(self.settings.idle_timeout_s)
-        self.guard = LoginGuard(self.settings.login_policy)
+        self.guard = LoginGuard(self.settings.login_policy, state_path(self.settings.users_file))
         key_file = self.settings.encryption_key_file
         self.encryption_key = key_file.read_bytes() if key_file is not None else None
         self.recordings = RecordingCache(self.encryption_key)
         self.audit_log = AuditLog(self.settings.audit_log, self.settings.audit_key_file)
+        self.audit_ok = True  # False from a failed entry until the next one succeeds (polls check it)
         self._signing_key: Ed25519PrivateKey | None = None
         self._nobody = Account('-', roles.OPERATOR, hash_password(secrets.token_urlsafe(24)), '')
         self.templates = Jinja2Templates(directory=str(HERE / 'templates'))
@@ -146,7 +157,15 @@ class Console:
         return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
 
     def audit(self, who: str, what: str, target: str, why: str) -> None:
-        self.audit_log.append(who, what, target, why, when=self.now())
+        """Write and sync one entry; AuditError (the caller must not act) if it cannot be."""
+        self.audit_log.record(who, what, target, why, when=self.now())
+        self.audit_ok = True
+
+    def require_audit_log(self) -> None:
+        """For the frequent requests that are not logged one by one (live polling, frames):
+        refused while the last entry could not be written."""
+        if not self.audit_ok:
+            raise AuditError('the last audit entry could not be written')
 
     def _restore_acknowledgements(self) -> None:
         """Acknowledgements live in the audit log; rebuild the list from it at start."""
@@ -203,21 +222,25 @@ class Console:
         user, password, code = str(form.get('user', '')), str(form.get('password', '')), str(form.get('totp', ''))
         client = request.client.host if request.client else '?'
         now = self.clock()
-        refusal = self.guard.refusal(user, client, now)
-        if refusal:
-            return self._login_form(request, refusal, 429)
         account = self.accounts.get(user)
+        refusal = self.guard.refusal(user, client, now, admin=account is not None and account.role == roles.ADMIN)
+        if refusal:
+            await run_in_threadpool(self.audit, user or '-', 'login refused', client, refusal.reason)
+            return self._login_form(request, refusal.message, 429)
         # unknown names cost the same argon2 check, so timing does not reveal which names exist
         password_ok = await run_in_threadpool(password_matches, account or self._nobody, password)
         step = totp_counter(account, code, now) if account and password_ok else None
-        if account is None or step is None or not self.guard.accept_totp_step(user, step):
-            locked = self.guard.record_failure(user, now)
+        failure = ('unbekannter Benutzer' if account is None else 'falsches Passwort' if not password_ok
+                   else 'falscher TOTP-Code' if step is None
+                   else '' if self.guard.accept_totp_step(user, step) else 'TOTP-Code bereits verwendet')
+        if account is None or failure:
+            locked = self.guard.record_failure(user, client, now)
             await run_in_threadpool(self.audit, user or '-', 'login failed', client,
-                                    'Konto gesperrt nach Fehlversuchen' if locked else 'falsches Passwort oder Code')
+                                    failure + ('; jetzt gesperrt' if locked else ''))
             return self._login_form(request, 'Anmeldung fehlgeschlagen: Benutzer, Passwort oder Code falsch.', 401)
-        self.guard.record_success(user)
-        session = self.sessions.create(account.name, account.role, credentials(account), now)
         await run_in_threadpool(self.audit, account.name, 'login', client, f'Anmeldung als {account.role}')
+        self.guard.record_success(user, client)
+        session = self.sessions.create(account.name, account.role, credentials(account), now)
         response = RedirectResponse('/live' if roles.allowed(account.role, roles.VIEW_LIVE) else '/incidents', 303)
         response.set_cookie(SESSION_COOKIE, session.id, secure=True, httponly=True, samesite='strict', path='/')
         response.delete_cookie(LOGIN_COOKIE, secure=True, httponly=True, samesite='strict', path='/')
@@ -234,33 +257,46 @@ class Console:
         return response
 
     # --- live view -------------------------------------------------------------------
+    async def _audit_live(self, session: Session, what: str) -> None:
+        await run_in_threadpool(self.audit, session.user, 'view live', what, 'Live-Ansicht in der Leitstelle')
+        session.live_audited = True
+
+    async def _live_access(self, session: Session, what: str) -> None:
+        """The first live access of a session is audited; later polls are refused while the log fails."""
+        if session.live_audited:
+            self.require_audit_log()
+        else:
+            await self._audit_live(session, what)
+
     async def live_page(self, request: Request) -> Response:
         session = self.session(request, roles.VIEW_LIVE)
+        await self._audit_live(session, 'live page')
         return self.page(request, 'live.html', session, cameras=self.settings.cameras,
                          refresh_ms=int(1000 / self.settings.live_refresh_hz))
 
     async def live_status(self, request: Request) -> Response:
-        self.session(request, roles.VIEW_LIVE, activity=False)
+        await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'status')
         return JSONResponse({'cameras': self.live.cameras_status()})
 
     async def live_frame(self, request: Request) -> Response:
-        self.session(request, roles.VIEW_LIVE, activity=False)
+        await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'frames')
         frame = self.live.frame(request.path_params['camera'])
         if frame is None:
             return Response(status_code=404)
         return Response(frame[1], media_type='image/jpeg', headers={'x-frame-seq': str(frame[0])})
 
     async def live_detections(self, request: Request) -> Response:
-        self.session(request, roles.VIEW_LIVE, activity=False)
+        await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'detections')
         return JSONResponse({'boxes': self.live.detections(request.path_params['camera'])})
 
     async def alerts(self, request: Request) -> Response:
-        self.session(request, roles.VIEW_LIVE, activity=False)
+        await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'alerts')
         return JSONResponse({'alerts': self.live.alerts()})
 
     async def event_stream(self, request: Request) -> Response:
         """Server-sent events: ``incident`` and ``ack`` as they happen, a comment every 15 s."""
-        self.session(request, roles.VIEW_LIVE, activity=False)
+        session = self.session(request, roles.VIEW_LIVE, activity=False)
+        await self._audit_live(session, 'event stream')
         queue = self.live.subscribe()
 
         async def stream():
@@ -306,9 +342,13 @@ class Console:
             return JSONResponse({'error': f'unbekannte Kamera {camera}'}, 404)
         if self.trigger is None:
             return JSONResponse({'error': 'Auslösen ist nur mit laufendem Knoten möglich'}, 503)
+        await run_in_threadpool(self.audit, session.user, 'trigger', camera, reason)
         success, message = await run_in_threadpool(self.trigger, camera)
-        await run_in_threadpool(self.audit, session.user, 'trigger', camera,
-                                f'{reason} -> {"ok" if success else "fehlgeschlagen"}: {message}')
+        if not success:
+            try:
+                await run_in_threadpool(self.audit, session.user, 'trigger failed', camera, message or '-')
+            except AuditError as error:  # nothing was started; the refusal stands either way
+                _log.error('audit entry for a failed trigger not written: %s', error)
         return JSONResponse({'success': success, 'message': message}, 200 if success else 502)
 
     # --- incidents -------------------------------------------------------------------
@@ -324,13 +364,15 @@ class Console:
 
     async def incidents_page(self, request: Request) -> Response:
         session = self.session(request, roles.VIEW_INCIDENTS)
+        await run_in_threadpool(self.audit, session.user, 'view incidents', _query(request), 'Vorfallliste')
         incidents, incident_filter = await run_in_threadpool(self._incident_list, request)
         rules = sorted({i.rule for i in incidents})
         return self.page(request, 'incidents.html', session, incidents=incidents, filter=incident_filter,
                          cameras=self.settings.cameras, rules=rules, states=STATES)
 
     async def incidents_api(self, request: Request) -> Response:
-        self.session(request, roles.VIEW_INCIDENTS)
+        session = self.session(request, roles.VIEW_INCIDENTS)
+        await run_in_threadpool(self.audit, session.user, 'view incidents', _query(request), 'Vorfallliste (API)')
         incidents, _ = await run_in_threadpool(self._incident_list, request)
         return JSONResponse({'incidents': [{
             'name': i.name, 'camera': i.camera, 'rule': i.rule, 'started': i.started.isoformat(),
@@ -339,13 +381,14 @@ class Console:
     async def incident_page(self, request: Request) -> Response:
         session = self.session(request, roles.VIEW_INCIDENTS)
         folder = self.folder(request.path_params['name'])
+        await run_in_threadpool(self.audit, session.user, 'view incident', folder.name, 'Vorfallseite')
         return await self._incident_view(request, session, folder)
 
     async def _incident_view(self, request: Request, session: Session, folder: Path, status: int = 200,
                              **context: Any) -> Response:
         summary = next((i for i in (await run_in_threadpool(self._incident_list, request))[0]
                         if i.name == folder.name), None)
-        evidence = json.loads((folder / 'evidence.json').read_text()) if (folder / 'evidence.json').is_file() else None
+        evidence = await run_in_threadpool(_evidence_mark, folder)
         return self.page(request, 'incident.html', session, status, incident=summary, name=folder.name,
                          evidence=evidence, acknowledgement=self.live.acknowledgement(short_id(folder.name)),
                          **context)
@@ -354,19 +397,24 @@ class Console:
         session = self.session(request, roles.VIEW_INCIDENTS)
         folder = self.folder(request.path_params['name'])
         try:
-            recording = await run_in_threadpool(self.recordings.get, folder)
+            digest, recording = await run_in_threadpool(self.recordings.open, folder)
         except PlaybackError as error:
+            _log.warning('playback of %s refused: %s (%s)', folder.name, error, error.__cause__)
             return JSONResponse({'error': str(error)}, 409)
-        await run_in_threadpool(self.audit, session.user, 'view recording', folder.name, 'Wiedergabe in der Leitstelle')
-        session.opened_recordings.add(folder.name)
+        # logged under the folder the bag was read from (links are refused, so it is this incident)
+        await run_in_threadpool(self.audit, session.user, 'view recording', folder.name,
+                                f'Wiedergabe in der Leitstelle (Aufzeichnung SHA-256 {digest[:16]})')
+        session.opened_recordings[folder.name] = digest
         return JSONResponse(recording.timeline())
 
     async def recording_frame(self, request: Request) -> Response:
         session = self.session(request, roles.VIEW_INCIDENTS, activity=False)
         folder = self.folder(request.path_params['name'])
-        if folder.name not in session.opened_recordings:  # frames only after the audited opening
-            return Response('Aufzeichnung zuerst öffnen', 409)
-        recording = await run_in_threadpool(self.recordings.get, folder)
+        self.require_audit_log()
+        # frames only from the recording this session opened (and was audited for)
+        recording = self.recordings.get(session.opened_recordings.get(folder.name, ''))
+        if recording is None:
+            return Response('Aufzeichnung (erneut) öffnen', 409)
         index = request.path_params['index']
         if not 0 <= index < len(recording.frames):
             return Response(status_code=404)
@@ -391,8 +439,11 @@ class Console:
             await run_in_threadpool(lambda: set_evidence(
                 folder, form.get('action') == 'mark', who=session.user, why=str(form.get('reason', '')),
                 when=self.now(), audit=self.audit_log, signing_key=self.signing_key))
-        except (CaseworkError, IntegrityError, OSError) as error:
+        except CaseworkError as error:
             return await self._incident_view(request, session, folder, 400, error=str(error))
+        except (IntegrityError, OSError) as error:
+            _log.error('evidence change of %s failed: %s', folder.name, error)
+            return await self._incident_view(request, session, folder, 500, error=_FAILED)
         return RedirectResponse(f'/incidents/{folder.name}', 303)
 
     async def verify(self, request: Request) -> Response:
@@ -400,7 +451,7 @@ class Console:
         folder = self.folder(request.path_params['name'])
         await self.form(request, session)
         if self.signing_key is None:
-            return await self._incident_view(request, session, folder, 503, error=self._no_key())
+            return await self._incident_view(request, session, folder, 503, error=_NO_KEY)
         findings = await run_in_threadpool(lambda: verify_signature(
             folder, self.signing_key, who=session.user, when=self.now(), audit=self.audit_log))
         return await self._incident_view(request, session, folder, verification=findings)
@@ -409,15 +460,20 @@ class Console:
         session = self.session(request, roles.EXPORT)
         folder = self.folder(request.path_params['name'])
         form = await self.form(request, session)
-        if self.signing_key is None:
-            return await self._incident_view(request, session, folder, 503, error=self._no_key())
+        case_reference = str(form.get('case_reference', ''))
         try:
+            if self.signing_key is None:
+                raise CaseworkError(_NO_KEY)
             exported = await run_in_threadpool(lambda: export_for_case(
-                folder, self.recordings.get(folder), case_reference=str(form.get('case_reference', '')),
-                who=session.user, when=self.now(), export_root=self.settings.export_root,
-                signing_key=self.signing_key, encryption_key=self.encryption_key, audit=self.audit_log))
-        except (CaseworkError, PlaybackError, OSError) as error:
-            return await self._incident_view(request, session, folder, 400, error=str(error))
+                folder, case_reference_text=case_reference, who=session.user, when=self.now(),
+                export_root=self.settings.export_root, signing_key=self.signing_key,
+                encryption_key=self.encryption_key, audit=self.audit_log))
+        except CaseworkError as refusal:
+            await run_in_threadpool(audit_refusal, self.audit_log, session.user, folder, case_reference or '-', refusal)
+            return await self._incident_view(request, session, folder, 400, error=str(refusal))
+        except (ExportFailed, OSError) as error:
+            _log.error('export of %s failed: %s', folder.name, error)
+            return await self._incident_view(request, session, folder, 500, error=_FAILED)
         return await self._incident_view(request, session, folder, exported=exported)
 
     async def export_download(self, request: Request) -> Response:
@@ -425,7 +481,7 @@ class Console:
         session = self.session(request, roles.EXPORT)
         case, name = request.path_params['case'], request.path_params['name']
         archive = self.settings.export_root / case / f'{name}.zip'
-        if not SAFE_CASE.fullmatch(case) or started_from_name(name) is None or not archive.is_file():
+        if not is_case_folder(case) or started_from_name(name) is None or not archive.is_file():
             raise HTTPException(404, 'Export nicht gefunden')
         await run_in_threadpool(self.audit, session.user, 'download export', f'{case}/{name}',
                                 'Archiv zur Übergabe heruntergeladen')
@@ -442,6 +498,7 @@ class Console:
 
     async def users_page(self, request: Request) -> Response:
         session = self.session(request, roles.MANAGE_USERS)
+        await run_in_threadpool(self.audit, session.user, 'view users', self.settings.users_file.name, 'Benutzerliste')
         now = self.clock()
         users = [(account, self.guard.is_locked(account.name, now)) for account in self.accounts.all().values()]
         return self.page(request, 'users.html', session, users=users, users_file=self.settings.users_file)
@@ -450,20 +507,19 @@ class Console:
         session = self.session(request, roles.MANAGE_USERS)
         form = await self.form(request, session)
         name = str(form.get('user', ''))
-        self.guard.unlock(name)
         await run_in_threadpool(self.audit, session.user, 'unlock user', name, 'Sperre aufgehoben')
+        self.guard.unlock(name)
         return RedirectResponse('/users', 303)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse('/live', 303)
 
-    def _no_key(self) -> str:
-        return f'Signaturschlüssel {self.settings.signing_key_file} fehlt auf diesem Rechner'
-
     # --- errors ----------------------------------------------------------------------
     async def on_audit_error(self, request: Request, error: Exception) -> Response:
-        """No access that cannot be audited (fail closed)."""
-        message = f'Zugriffsprotokoll nicht schreibbar, Zugriff verweigert: {error}'
+        """No access that cannot be audited (fail closed); what is wrong goes to the service log."""
+        self.audit_ok = False
+        _log.error('audit log not writable, %s %s refused: %s', request.method, request.url.path, error)
+        message = _AUDIT_REFUSAL
         if request.url.path.startswith('/api/'):
             return JSONResponse({'error': message}, 503)
         return self.page(request, 'error.html', None, 503, message=message)
@@ -475,8 +531,11 @@ class Console:
 
     async def on_forbidden(self, request: Request, refusal: Exception) -> Response:
         assert isinstance(refusal, Forbidden)
-        await run_in_threadpool(self.audit, refusal.session.user, 'refused', request.url.path,
-                                f'Rolle {refusal.session.role} ohne Recht {refusal.permission}')
+        try:
+            await run_in_threadpool(self.audit, refusal.session.user, 'refused', request.url.path,
+                                    f'Rolle {refusal.session.role} ohne Recht {refusal.permission}')
+        except AuditError as error:  # refused either way
+            _log.error('audit entry for a refused request not written: %s', error)
         if request.url.path.startswith('/api/'):
             return JSONResponse({'error': 'Zugriff verweigert'}, 403)
         return self.page(request, 'refused.html', refusal.session, 403)
@@ -486,6 +545,12 @@ class Console:
         if request.url.path.startswith('/api/'):
             return JSONResponse({'error': error.detail}, error.status_code)
         return self.page(request, 'error.html', None, error.status_code, message=error.detail)
+
+    async def on_server_error(self, request: Request, error: Exception) -> Response:
+        _log.exception('%s %s failed', request.method, request.url.path, exc_info=error)
+        if request.url.path.startswith('/api/'):
+            return JSONResponse({'error': _FAILED}, 500)
+        return self.page(request, 'error.html', None, 500, message=_FAILED)
 
     def app(self) -> Starlette:
         routes = [
@@ -519,8 +584,31 @@ class Console:
         ]
         app = Starlette(routes=routes, exception_handlers={
             NotLoggedIn: self.on_not_logged_in, Forbidden: self.on_forbidden, HTTPException: self.on_http_error,
-            AuditError: self.on_audit_error})
+            AuditError: self.on_audit_error, Exception: self.on_server_error})
         return SecurityHeaders(app)  # type: ignore[return-value]
+
+
+_AUDIT_REFUSAL = ('Das Zugriffsprotokoll kann gerade nicht geschrieben werden; deshalb ist nichts geändert und '
+                  'nichts angezeigt worden. Bitte den Administrator verständigen und es später erneut versuchen.')
+_FAILED = ('Die Aktion ist fehlgeschlagen; es wurde nichts geändert. Bitte später erneut versuchen oder den '
+           'Administrator verständigen (Einzelheiten im Dienstprotokoll).')
+_NO_KEY = 'Auf diesem Rechner fehlt der Signaturschlüssel: bitte den Administrator verständigen.'
+
+
+def _evidence_mark(folder: Path) -> dict[str, Any] | None:
+    """The incident's evidence mark as shown (never read through a link), None without one."""
+    try:
+        return json.loads(read_regular(folder / EVIDENCE_FILE))
+    except FileNotFoundError:
+        return None
+    except (OSError, FileModeError, ValueError) as error:
+        _log.warning('evidence mark of %s unreadable: %s', folder.name, error)
+        return None
+
+
+def _query(request: Request) -> str:
+    """The list's filter as audit target ('all' without one)."""
+    return str(request.url.query)[:200] or 'all'
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -88,10 +88,10 @@ def list_incidents(root: Path, cameras: Iterable[str], open_names: Collection[st
 
 
 def incident_folder(root: Path, name: str) -> Path:
-    """The folder of incident ``name`` directly under ``root``; never a path elsewhere."""
+    """The folder of incident ``name`` directly under ``root``, itself not a link; never a path elsewhere."""
     if not name or '/' in name or '\\' in name or name.startswith('.') or started_from_name(name) is None:
         raise IncidentNotFound(name)
     folder = Path(root) / name
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():  # a linked folder would be shown as this incident
         raise IncidentNotFound(name)
     return folder

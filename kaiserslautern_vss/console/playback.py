@@ -2,12 +2,13 @@
 
 Encrypted bags are decrypted into memory only (``decrypt_file``); nothing plain is
 written. Bags still being written (open incidents) are read up to their last flushed
-chunk (``read_unfinished_mcap``). A few recordings stay cached so stepping through
-frames costs nothing more than sending the JPEG.
+chunk (``read_unfinished_mcap``). A few opened recordings stay cached (by content hash)
+so stepping through frames costs nothing more than sending the JPEG.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from collections import OrderedDict
@@ -19,6 +20,8 @@ from kaiserslautern_vss.console.live import short_id
 from kaiserslautern_vss.console.messages import Box, MessageError, decode_detections, decode_event, jpeg_from_cdr
 from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
 from kaiserslautern_vss.recordings.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file
+from kaiserslautern_vss.recordings.file_modes import FileModeError, read_regular
+from kaiserslautern_vss.recordings.integrity import IntegrityError, incident_files
 from kaiserslautern_vss.ros.topics import EVENTS
 
 
@@ -58,25 +61,30 @@ class Recording:
                             't': round((e.get('updated_ns', first) - first) / 1e9, 3)} for e in self.events]}
 
 
-def _bag_bytes(folder: Path, encryption_key: bytes | None) -> tuple[bytes, bool]:
-    plain = sorted(folder.glob('*.mcap'))
-    if plain:
-        return plain[0].read_bytes(), False
-    encrypted = sorted(folder.glob(f'*.mcap{ENCRYPTED_SUFFIX}'))
+def bag_bytes(folder: Path, encryption_key: bytes | None) -> tuple[bytes, bool]:
+    """``(plain bag bytes, encrypted)`` of an incident, read once; refuses a linked folder and
+    one holding links or special files (as vss-verify and vss-export do)."""
+    try:
+        files = incident_files(folder)
+        plain = sorted(name for name in files if name.endswith('.mcap'))
+        if plain:
+            return read_regular(files[plain[0]]), False
+        encrypted = sorted(name for name in files if name.endswith(f'.mcap{ENCRYPTED_SUFFIX}'))
+    except (IntegrityError, FileModeError, OSError) as error:
+        raise PlaybackError(f'{folder.name}: Vorfallordner nicht lesbar oder unzulässig verändert') from error
     if not encrypted:
         raise PlaybackError(f'{folder.name}: keine Aufzeichnung (MCAP) im Vorfallordner')
     if encryption_key is None:
         raise PlaybackError(f'{folder.name} ist verschlüsselt und der Leitstelle ist kein Schlüssel konfiguriert')
     try:
-        return decrypt_file(encrypted[0], encryption_key, encrypted[0].name[:-len(ENCRYPTED_SUFFIX)]), True
-    except EncryptionError as error:
+        return decrypt_file(files[encrypted[0]], encryption_key, encrypted[0][:-len(ENCRYPTED_SUFFIX)]), True
+    except (EncryptionError, FileModeError, OSError) as error:
         raise PlaybackError(f'{folder.name}: Entschlüsselung fehlgeschlagen (falscher Schlüssel oder verändert)') \
             from error
 
 
-def load_recording(folder: Path, encryption_key: bytes | None) -> Recording:
-    """Every anonymised frame of the incident with the detections of the same instant."""
-    data, encrypted = _bag_bytes(Path(folder), encryption_key)
+def recording_from_bag(name: str, data: bytes, encrypted: bool) -> Recording:
+    """Every anonymised frame in the bag ``data`` with the detections of the same instant."""
     images: list[tuple[int, bytes]] = []
     boxes: dict[int, tuple[Box, ...]] = {}
     events: list[dict[str, Any]] = []
@@ -93,30 +101,38 @@ def load_recording(folder: Path, encryption_key: bytes | None) -> Recording:
             continue  # one bad message must not hide the rest of the recording
     images.sort(key=lambda image: image[0])
     frames = tuple(PlaybackFrame(stamp, jpeg, boxes.get(stamp, ())) for stamp, jpeg in images)
-    return Recording(Path(folder).name, frames, tuple(events), encrypted)
+    return Recording(name, frames, tuple(events), encrypted)
 
 
 class RecordingCache:
-    """The last few loaded recordings, reloaded when the bag file changed (still recording)."""
+    """The last few opened recordings for viewing, keyed by the SHA-256 of the bag bytes they
+    were decoded from: every opening reads the bag, so a swapped (or restored) bag is never
+    shown from an older decode, and frames are served from exactly what was opened.
+    Exports never use it (they decode the bytes they verified)."""
 
     def __init__(self, encryption_key: bytes | None, size: int = 2) -> None:
         self._key = encryption_key
         self._size = size
-        self._items: OrderedDict[Path, tuple[tuple[int, int], Recording]] = OrderedDict()
+        self._items: OrderedDict[str, Recording] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, folder: Path) -> Recording:
-        bags = sorted(folder.glob('*.mcap*'))
-        stat = bags[0].stat() if bags else None
-        version = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    def open(self, folder: Path) -> tuple[str, Recording]:
+        """``(content digest, recording)`` of the incident's bag as it is now."""
+        data, encrypted = bag_bytes(folder, self._key)
+        digest = hashlib.sha256(data).hexdigest()
         with self._lock:
-            cached = self._items.get(folder)
-            if cached is not None and cached[0] == version:
-                self._items.move_to_end(folder)
-                return cached[1]
-        recording = load_recording(folder, self._key)
+            cached = self._items.get(digest)
+            if cached is not None and cached.name == folder.name:
+                self._items.move_to_end(digest)
+                return digest, cached
+        recording = recording_from_bag(folder.name, data, encrypted)
         with self._lock:
-            self._items[folder] = (version, recording)
+            self._items[digest] = recording
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return recording
+        return digest, recording
+
+    def get(self, digest: str) -> Recording | None:
+        """The recording opened with this digest, if still cached."""
+        with self._lock:
+            return self._items.get(digest)

@@ -22,7 +22,9 @@ class Session:
     csrf_token: str
     created: float
     last_active: float
-    opened_recordings: set[str] = field(default_factory=set)  # incidents opened (and audited) by this session
+    # incident -> SHA-256 of the bag it was opened (and audited) with: frames come from that recording only
+    opened_recordings: dict[str, str] = field(default_factory=dict)
+    live_audited: bool = False  # this session's live view access is in the audit log
 
 
 class SessionStore:

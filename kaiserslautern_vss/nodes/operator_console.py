@@ -25,6 +25,7 @@ from vision_msgs.msg import Detection2DArray
 from kaiserslautern_vss.console.accounts import AccountError
 from kaiserslautern_vss.console.app import Console
 from kaiserslautern_vss.console.live import LiveState
+from kaiserslautern_vss.console.login_guard import LoginStateError
 from kaiserslautern_vss.console.server import ConsoleServer
 from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint
@@ -63,7 +64,7 @@ class OperatorConsoleNode(Node):
             self.console = Console(settings, self.live, trigger=self.trigger)
             self.server = ConsoleServer(self.console.app(), settings)
             self.server.start()
-        except (AccountError, TlsError, AuditError, OSError) as error:
+        except (AccountError, LoginStateError, TlsError, AuditError, OSError) as error:
             raise StartupError(f'operator_console: {error}') from error
         if not self.console.accounts.all():
             self.get_logger().warning(f'no users in {settings.users_file}: nobody can log in; create them with '

@@ -19,4 +19,7 @@ PARAMETERS = (
     ParamSpec('max_connections', 32, 'Connections served at once; more are closed at once', minimum=1, maximum=1024),
     ParamSpec('request_timeout_s', 5.0, 'A request not complete within this time is dropped',
               minimum=0.5, maximum=60.0),
+    ParamSpec('replay_window_s', 30.0, 'The same camera event with the same parameters is accepted once within '
+              'this time (409 after); a request whose ts parameter (Unix seconds) is further off is refused',
+              minimum=1.0, maximum=3600.0),
 )

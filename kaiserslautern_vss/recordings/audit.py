@@ -180,3 +180,13 @@ class AuditLog:
                     + ('entries were removed from the end' if count > len(entries) else 'entries were added')]
         named = (entries[count - 1].get('mac') or entries[count - 1].get('hash')) if count else GENESIS
         return [] if named == last else ['the entry the head names was replaced']
+
+    def record(self, actor: str, action: str, target: str, reason: str, *,
+               when: datetime | None = None) -> dict[str, Any]:
+        """:meth:`append` for callers that act only once it is recorded: every failure to
+        write (a file system error too, e.g. a directory in the log's place) is an AuditError,
+        raised before anything is done."""
+        try:
+            return self.append(actor, action, target, reason, when=when)
+        except OSError as error:
+            raise AuditError(f'{self.path} cannot be written: {error}') from error

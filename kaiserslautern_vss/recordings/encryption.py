@@ -64,11 +64,15 @@ def encrypt_folder(folder: Path, key: bytes, modes: FileModes = PRIVATE) -> list
 
 def decrypt_file(path: Path, key: bytes, name: str) -> bytes:
     """The plain bytes of one ``.enc`` file whose relative name (without .enc) is ``name``."""
-    data = read_regular(Path(path))
+    return decrypt_bytes(read_regular(Path(path)), key, name)
+
+
+def decrypt_bytes(data: bytes, key: bytes, name: str) -> bytes:
+    """The plain bytes of an ``.enc`` file's content ``data`` (relative name without .enc: ``name``)."""
     try:
         return AESGCM(key).decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], name.encode())
     except InvalidTag as error:
-        raise EncryptionError(f'{path} does not decrypt: wrong key or altered file') from error
+        raise EncryptionError(f'{name}{ENCRYPTED_SUFFIX} does not decrypt: wrong key or altered file') from error
 
 
 def decrypt_folder(folder: Path, key: bytes, destination: Path, modes: FileModes = PRIVATE) -> list[Path]:

@@ -139,6 +139,49 @@ def folder_entries(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
     return files, others
 
 
+def incident_files(folder: Path) -> dict[str, Path]:
+    """The regular files of an incident folder by relative name; IntegrityError if the folder
+    is itself a link (or not a folder) or holds a link or special file (playback and export
+    read nothing from such a folder: whatever they showed would not be this incident)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise IntegrityError(f'{folder.name} is not an incident folder (links are not followed)')
+    files, others = folder_entries(folder)
+    if others:
+        found = ', '.join(f'{kind} {name}' for name, kind in sorted(others.items()))
+        raise IntegrityError(f'refused, {folder.name} holds {found}')
+    return files
+
+
+def read_signed_files(folder: Path, key: Ed25519PublicKey) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``(manifest, file bytes by name)``: the signed manifest and every file it lists, each
+    read once (never through a link) and checked against its signed SHA-256.
+
+    Whoever hands data on uses these bytes, not the files again: what leaves the system is
+    then exactly what was checked, even if a file is swapped between check and use. Raises
+    IntegrityError on a bad signature, a missing or altered file.
+    """
+    folder = Path(folder)
+    try:
+        manifest_bytes = read_regular(folder / MANIFEST_FILE)
+        signature = read_regular(folder / SIGNATURE_FILE)
+    except (OSError, FileModeError) as error:
+        raise IntegrityError(f'{folder.name}: no readable manifest') from error
+    if not _signature_ok(key, signature, manifest_bytes):
+        raise IntegrityError(f'{folder.name}: manifest signature invalid')
+    manifest = json.loads(manifest_bytes)
+    contents = {MANIFEST_FILE: manifest_bytes, SIGNATURE_FILE: signature}
+    for name, entry in sorted(manifest['files'].items()):
+        try:
+            data = read_regular(folder / name)
+        except (OSError, FileModeError) as error:
+            raise IntegrityError(f'{folder.name}: {name} unreadable') from error
+        if hashlib.sha256(data).hexdigest() != entry['sha256']:
+            raise IntegrityError(f'{folder.name}: {name} differs from what was signed')
+        contents[name] = data
+    return manifest, contents
+
+
 def public_key_path(private_key_path: Path) -> Path:
     return private_key_path.with_name(private_key_path.name + '.pub')
 
@@ -301,8 +344,8 @@ def verify_incident(folder: Path, key: Ed25519PublicKey) -> list[Finding]:
     try:
         manifest_bytes = read_regular(folder / MANIFEST_FILE)
         signature = read_regular(folder / SIGNATURE_FILE)
-    except (OSError, FileModeError) as error:
-        return [Finding('no manifest', folder.name, str(error))]
+    except (OSError, FileModeError):
+        return [Finding('no manifest', folder.name, 'manifest or signature missing, unreadable or not a regular file')]
     findings = []
     if not _signature_ok(key, signature, manifest_bytes):
         findings.append(Finding('bad signature', MANIFEST_FILE, 'manifest or signature was changed, '

@@ -5,8 +5,9 @@
     vss-evidence list recordings/
 
 A mark is signed with the recordings' signing key (``vss-verify`` checks it) and only
-sealed incidents can be marked. Every mark and release is appended to the keyed audit
-log (--audit-log, default: audit.log beside the recordings folder; --audit-key).
+sealed incidents can be marked. Every mark and release is written to the keyed audit log
+(--audit-log, default: audit.log beside the recordings folder; --audit-key) before it
+takes effect; if the log cannot be written, nothing changes (exit 2).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 from kaiserslautern_vss.parameters.event_manager import DEFAULT_AUDIT_KEY_FILE, DEFAULT_SIGNING_KEY_FILE
 from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
 from kaiserslautern_vss.recordings.file_modes import FileModeError
-from kaiserslautern_vss.recordings.integrity import (IntegrityError, is_sealed, load_or_create_signing_key,
-                                                     mark_evidence, release_evidence)
+from kaiserslautern_vss.recordings.integrity import (EVIDENCE_FILE, IntegrityError, is_sealed,
+                                                     load_or_create_signing_key, mark_evidence, release_evidence)
 from kaiserslautern_vss.recordings.retention import scan_incidents
 
 
@@ -48,11 +49,17 @@ def main(argv: list[str] | None = None) -> int:
             if not args.signing_key.is_file():
                 raise IntegrityError(f'signing key {args.signing_key} not found (give --signing-key)')
             key, _ = load_or_create_signing_key(args.signing_key)
-            mark_evidence(args.path, key, args.by, args.why, datetime.now(timezone.utc))
-        elif not release_evidence(args.path):
+            if not is_sealed(args.path):
+                raise IntegrityError(f'{args.path} is not a sealed incident folder')
+        elif not (args.path / EVIDENCE_FILE).is_file():
             print(f'vss-evidence: {args.path} is not marked as evidence', file=sys.stderr)
             return 1
-        audit.append(args.by, f'evidence {args.action}', args.path.resolve().name, args.why)
+        # audit first: without a durable entry the mark is neither set nor removed
+        audit.record(args.by, f'evidence {args.action}', args.path.resolve().name, args.why)
+        if args.action == 'mark':
+            mark_evidence(args.path, key, args.by, args.why, datetime.now(timezone.utc))
+        else:
+            release_evidence(args.path)
     except (OSError, IntegrityError, FileModeError, AuditError) as error:
         print(f'vss-evidence: {error}', file=sys.stderr)
         return 2

@@ -8,8 +8,11 @@ The incident is verified against its signed manifest first and refused if anythi
 altered; skipping that takes ``--no-verify`` and is written to the audit log as such.
 Only regular files inside the incident folder are read, never through a symbolic link
 (a link or special file planted in the incident is refused, even with ``--no-verify``).
-The export is created 0700 (folders) / 0600 (files) and appended to the keyed audit log
-(who, when, what, why, where to); an export that cannot be audited is removed again.
+Every file is read once, checked against its signed hash, and those same bytes are
+written (a file swapped after the check is never exported). The export is created 0700
+(folders) / 0600 (files) after its entry (who, when, what, why, where to) is durable in
+the keyed audit log: an export that cannot be audited is not made. Refusals are audited
+with their reason.
 Exit 0 done, 1 refused (altered or unsafe), 2 bad arguments/key.
 
 The export itself is :func:`kaiserslautern_vss.recordings.export.export_incident`, which the
@@ -23,8 +26,8 @@ import sys
 from pathlib import Path
 
 from kaiserslautern_vss.parameters.event_manager import DEFAULT_AUDIT_KEY_FILE
-from kaiserslautern_vss.recordings.audit import AuditLog, default_audit_log
-from kaiserslautern_vss.recordings.export import ExportError, export_incident
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
+from kaiserslautern_vss.recordings.export import ExportFailed, ExportRefused, audit_refusal, export_incident
 from kaiserslautern_vss.recordings.file_modes import FileModeError, read_regular
 from kaiserslautern_vss.recordings.integrity import IntegrityError, load_public_key
 
@@ -54,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = export_incident(args.incident, args.to, actor=args.by, reason=args.why, audit=audit,
                                  verify_key=key, encryption_key=aes, skip_verification=args.no_verify)
-    except ExportError as error:
+    except ExportRefused as error:
+        print(f'vss-export: {error}', file=sys.stderr)
+        try:
+            audit_refusal(audit, args.by, args.incident, args.why, error)
+        except AuditError as audit_error:
+            print(f'vss-export: the refusal could not be audited: {audit_error}', file=sys.stderr)
+        return 1
+    except (ExportFailed, AuditError) as error:
         print(f'vss-export: {error}', file=sys.stderr)
         return 1
     print(f'exported {args.incident} to {result.destination}'

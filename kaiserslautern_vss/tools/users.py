@@ -7,7 +7,9 @@
 
 ``add`` and ``reset-totp`` print the TOTP secret and its otpauth:// URI once: enter it in
 the user's authenticator app. Passwords are read from the terminal (or one line on stdin
-with --password-stdin); they never appear on the command line. Exit 0 done, 2 refused.
+with --password-stdin); they never appear on the command line. Every change is written to
+the console's keyed audit log (who: --by, default the login name) before the users file
+is replaced; if the log cannot be written, nothing changes. Exit 0 done, 2 refused.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from kaiserslautern_vss.console.accounts import (Account, AccountError, hash_pas
                                                  new_totp_secret, save_accounts, totp_uri, validate_name)
 from kaiserslautern_vss.console.roles import ROLES
 from kaiserslautern_vss.parameters.operator_console import PARAMETERS
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
+from kaiserslautern_vss.recordings.file_modes import FileModeError
 
-DEFAULT_FILE = next(spec.default for spec in PARAMETERS if spec.name == 'users_file')
+_DEFAULTS = {spec.name: spec.default for spec in PARAMETERS}
+DEFAULT_FILE = _DEFAULTS['users_file']
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -43,6 +48,10 @@ def _print_totp(account: Account) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='vss-users', description=__doc__.split('\n\n')[0])
     parser.add_argument('--file', type=Path, default=Path(DEFAULT_FILE), help=f'users file (default {DEFAULT_FILE})')
+    parser.add_argument('--audit-log', type=Path, help='the console\'s audit log (default: audit.log beside the '
+                        'default recordings folder, as the console)')
+    parser.add_argument('--audit-key', type=Path, default=Path(_DEFAULTS['audit_key_file']).expanduser())
+    parser.add_argument('--by', default=getpass.getuser(), help='who makes the change (default: the login name)')
     commands = parser.add_subparsers(dest='command', required=True)
     add = commands.add_parser('add', help='create a user')
     add.add_argument('name')
@@ -82,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             accounts[name] = dataclasses.replace(accounts[name], totp_secret=new_totp_secret())
         else:
             del accounts[name]
+        audit = AuditLog(args.audit_log or default_audit_log(Path(_DEFAULTS['record_root'])), args.audit_key)
+        role = f' ({accounts[name].role})' if name in accounts else ''
+        audit.record(args.by, f'user {args.command}', name, f'vss-users {args.command} {name}{role}')
         save_accounts(args.file, accounts)
-    except AccountError as error:
+    except (AccountError, AuditError, FileModeError) as error:
         print(f'vss-users: {error}', file=sys.stderr)
         return 2
     if args.command in ('add', 'reset-totp'):
