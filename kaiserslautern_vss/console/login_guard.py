@@ -28,16 +28,22 @@ class LoginGuard:
         self._last_totp_step: dict[str, int] = {}
 
     def refusal(self, user: str, client: str, now: float) -> str | None:
-        """Why this attempt is refused before any password check (German, for the page), or None.
+        """Why this attempt is refused before any password check (German, for the page), or None:
+        :meth:`address_refusal`, then :meth:`account_refusal`."""
+        return self.address_refusal(client, now) or self.account_refusal(user, now)
 
-        Counts the attempt against the client's rate.
-        """
+    def address_refusal(self, client: str, now: float) -> str | None:
+        """Why the client may not try now, or None; counts the attempt against the client's rate.
+        Needs no user name, so the console asks it before reading the request body."""
         attempts = self._attempts[client]
         while attempts and attempts[0] <= now - 60.0:
             attempts.popleft()
         if len(attempts) >= self.policy.attempts_per_minute:
             return 'Zu viele Anmeldeversuche von dieser Adresse. Bitte eine Minute warten.'
         attempts.append(now)
+        return None
+
+    def account_refusal(self, user: str, now: float) -> str | None:
         if self.is_locked(user, now):
             return 'Konto vorübergehend gesperrt (zu viele Fehlversuche). Bitte später erneut versuchen.'
         return None
