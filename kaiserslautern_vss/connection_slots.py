@@ -26,7 +26,7 @@ class ConnectionSlots:
         """Take a slot for a connection from ``address``; '' if taken, else why not."""
         with self._lock:
             if self._total >= self.total:
-                return f'more than {self.total} connections at once'
+                return f'more than {self.total} connections at once (from {address})'
             if self._held[address] >= self.per_address:
                 return f'more than {self.per_address} connections at once from {address}'
             self._held[address] += 1

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from kaiserslautern_vss.bind_address import BindAddressError, bind_address_problem, check_bound
+from kaiserslautern_vss.bind_address import BACKLOG, BindAddressError, bind_address_problem, check_bound
 from kaiserslautern_vss.connection_slots import ConnectionSlots
 from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
 
@@ -134,7 +134,7 @@ class IpNotifyReceiver:
         self._counts = dict.fromkeys(('accepted',) + PROBLEMS, 0)
         self.last_problem = ''
         self._buckets = TokenBuckets(settings.rate_per_s, settings.burst)
-        self._slots = ConnectionSlots(settings.max_connections, settings.max_connections_per_sender)
+        self.slots = ConnectionSlots(settings.max_connections, settings.max_connections_per_sender)
         self._log_throttle = ReasonThrottle()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -153,6 +153,7 @@ class IpNotifyReceiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = BACKLOG  # a flood waits in the queue, not in SYN retries, and is refused
             address_family = socket.AF_INET6 if ':' in receiver.settings.bind_address else socket.AF_INET
 
             def server_bind(self) -> None:
@@ -160,9 +161,9 @@ class IpNotifyReceiver:
                 check_bound(self.socket, 'the camera network interface')  # bound, not yet listening
 
             def process_request(self, request, client_address) -> None:
-                refusal = receiver._slots.take(client_address[0])
+                refusal = receiver.slots.take(client_address[0])
                 if refusal:
-                    receiver._count('connections_refused', f'{refusal} (from {client_address[0]})')
+                    receiver._count('connections_refused', refusal)
                     self.shutdown_request(request)
                     return
                 super().process_request(request, client_address)
@@ -171,7 +172,7 @@ class IpNotifyReceiver:
                 try:
                     super().process_request_thread(request, client_address)
                 finally:
-                    receiver._slots.give_back(client_address[0])
+                    receiver.slots.give_back(client_address[0])
 
         try:
             self._httpd = Server((self.settings.bind_address, self.settings.port), _handler(self))

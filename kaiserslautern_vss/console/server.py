@@ -9,7 +9,8 @@ every connection from the moment it is accepted:
   handshake (a connection over a cap is closed at once);
 - one deadline for the handshake, the request line, the headers and the body of each
   request together, however slowly the bytes come (idle kept-alive connections are closed
-  by uvicorn's ``timeout_keep_alive``; responses such as the alert stream are not limited);
+  by uvicorn's ``timeout_keep_alive``, the TLS shutdown has the same deadline; responses
+  such as the alert stream are not limited);
 - uvicorn's and asyncio's log lines throttled per message, so a flood cannot fill the disk.
 """
 
@@ -85,11 +86,15 @@ class GuardedH11Protocol(H11Protocol):
     async def _start_tls(self, transport: asyncio.BaseTransport) -> None:
         try:
             tls = await self.loop.start_tls(transport, self, self.guard.tls, server_side=True,  # type: ignore[arg-type]
-                                            ssl_handshake_timeout=self.guard.request_timeout_s)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError):
-            transport.abort()
-            return
+                                            ssl_handshake_timeout=self.guard.request_timeout_s,
+                                            # a client ignoring TLS close_notify gives its slot back as soon
+                                            ssl_shutdown_timeout=self.guard.request_timeout_s)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError):
+            tls = None
         if tls is None or tls.is_closing():
+            # a connection lost during the handshake is never reported to connection_lost
+            transport.abort()
+            self._release()
             return
         super().connection_made(tls)  # type: ignore[arg-type]
         early, self._early = self._early, []
@@ -119,13 +124,16 @@ class GuardedH11Protocol(H11Protocol):
             self.guard.expire(self._address)
             self._raw.abort()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _release(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
         if self._holds_slot:
             self._holds_slot = False
             self.guard.slots.give_back(self._address)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
         if self.transport is not None:  # uvicorn's side of the connection was made
             super().connection_lost(exc)
 
