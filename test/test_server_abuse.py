@@ -127,7 +127,7 @@ def test_half_sent_requests_are_capped_per_client_and_total_and_closed_at_the_de
     guard, port = guarded.server.guard, guarded.server.port
     log = _Counting()
     logging.getLogger('kaiserslautern_vss.console.server').addHandler(log)
-    attackers, most_held = [], 0
+    attackers, most_held, started = [], 0, time.monotonic()
     try:
         # 200 TLS connections from one client, each with half a request header
         for _ in range(200):
@@ -160,8 +160,9 @@ def test_half_sent_requests_are_capped_per_client_and_total_and_closed_at_the_de
         logging.getLogger('kaiserslautern_vss.console.server').removeHandler(log)
         for sock in attackers:
             sock.close()
-    # hundreds of refusals and timeouts, a handful of log lines (throttled per reason)
-    assert len(log.records) <= 6, [r.getMessage() for r in log.records]
+    # hundreds of refusals and timeouts; two reasons, each logged at most once per 5 s
+    assert guard.refused + guard.timed_out >= 200
+    assert len(log.records) <= 2 * ((time.monotonic() - started) / 5.0 + 1), [r.getMessage() for r in log.records]
 
 
 def _raw_post(port: int, path: str, headers: dict[str, str], body: bytes, cookies: dict[str, str]) -> int:
