@@ -196,7 +196,8 @@ class IpNotifyReceiver:
         if detail:
             held_back = self._log_throttle.admit(key)
             if held_back is not None:
-                _log.warning('IP Notify: %s%s', detail, f' ({held_back} more of this kind held back)' if held_back else '')
+                _log.warning('IP Notify: %s%s', detail,
+                             f' ({held_back} more of this kind held back)' if held_back else '')
 
     # -- one request (runs in its handler thread) ---------------------------------------------
 

@@ -81,13 +81,13 @@ class GuardedH11Protocol(H11Protocol):
             return
         transport.pause_reading()  # nothing reaches h11 before TLS is up
         self._arm_deadline()
-        self._handshake = self.loop.create_task(self._start_tls(transport))
+        self._handshake = self.loop.create_task(self._start_tls(transport))  # the loop keeps tasks weakly
 
     async def _start_tls(self, transport: asyncio.BaseTransport) -> None:
         try:
             tls = await self.loop.start_tls(transport, self, self.guard.tls, server_side=True,  # type: ignore[arg-type]
                                             ssl_handshake_timeout=self.guard.request_timeout_s,
-                                            # a client ignoring TLS close_notify gives its slot back as soon
+                                            # one that never answers close_notify holds its slot no longer
                                             ssl_shutdown_timeout=self.guard.request_timeout_s)
         except (OSError, ssl.SSLError, asyncio.TimeoutError):
             tls = None
