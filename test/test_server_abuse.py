@@ -165,6 +165,26 @@ def test_half_sent_requests_are_capped_per_client_and_total_and_closed_at_the_de
     assert len(log.records) <= 2 * ((time.monotonic() - started) / 5.0 + 1), [r.getMessage() for r in log.records]
 
 
+@pytest.mark.slow
+def test_a_flood_of_accept_errors_writes_a_line_per_period(guarded):
+    """What asyncio logs when accept() fails ('Too many open files', with a traceback each time)
+    and uvicorn per bad request: once per 5 s and message once the console server runs."""
+    log = _Counting()
+    for name in ('asyncio', 'uvicorn.error'):
+        logging.getLogger(name).addHandler(log)
+    try:
+        for _ in range(1000):
+            try:
+                raise OSError(24, 'Too many open files')
+            except OSError:
+                logging.getLogger('asyncio').error('socket.accept() out of system resource', exc_info=True)
+            logging.getLogger('uvicorn.error').warning('Invalid HTTP request received.')
+    finally:
+        for name in ('asyncio', 'uvicorn.error'):
+            logging.getLogger(name).removeHandler(log)
+    assert len(log.records) <= 4, [r.getMessage() for r in log.records]
+
+
 def _raw_post(port: int, path: str, headers: dict[str, str], body: bytes, cookies: dict[str, str]) -> int:
     """Status of a POST that announces ``headers`` and sends only ``body`` (maybe less than announced)."""
     with _tls_context().wrap_socket(_connect(port, '127.0.0.1', 20)) as tls:
