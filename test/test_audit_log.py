@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 from datetime import datetime, timezone
 
@@ -134,3 +135,55 @@ def test_old_unkeyed_log_is_migrated_and_then_covered_by_the_key(tmp_path):
     assert audit.verify()[:1] == ['line 1: content changed']
     path.write_text('\n'.join(path.read_text().splitlines()[1:]) + '\n')  # drop the first old line
     assert any('chain broken' in p for p in audit.verify())
+
+
+def _bytes_read() -> int:
+    return int(next(line for line in open('/proc/self/io') if line.startswith('rchar:')).split()[1])
+
+
+def _filled(tmp_path, name: str, count: int) -> AuditLog:
+    """A log of ``count`` keyed entries, written in one go (appending each would fsync ``count`` times)."""
+    audit = AuditLog(tmp_path / name, tmp_path / 'keys' / 'audit.key')
+    prev, lines = '0' * 64, []
+    for seq in range(1, count + 1):
+        entry = audit._entry(seq, prev, f'user{seq % 7}', 'view recording', TARGET, 'Wiedergabe', WHEN)
+        prev = entry['mac']
+        lines.append(json.dumps(entry, sort_keys=True) + '\n')
+    audit.path.write_text(''.join(lines))
+    audit._write_head(count, prev)
+    return audit
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self/io'), reason='counts bytes read through /proc/self/io (Linux)')
+def test_appending_costs_the_same_however_long_the_log(tmp_path):
+    """The first append checks the whole log; later ones chain onto the remembered head: with
+    10,000 entries they read no more than with 10."""
+    costs = {}
+    for count in (10, 10_000):
+        audit = _filled(tmp_path, f'audit{count}.log', count)
+        audit.append('PHK Meier', 'export', TARGET, 'first: checks the whole log', when=WHEN)
+        before = _bytes_read()
+        for n in range(5):
+            audit.append('PHK Meier', 'export', TARGET, f'case {n}', when=WHEN)
+        costs[count] = _bytes_read() - before
+        assert audit.verify() == [] and len(audit.entries()) == count + 6
+    assert costs[10_000] <= 2 * costs[10] + 4096, costs
+    assert costs[10_000] < (tmp_path / 'audit10000.log').stat().st_size // 100
+
+
+def test_a_remembered_head_does_not_hide_edits_made_since(log):
+    """Same-length edits keep the size but not the change time: the next append checks in full."""
+    log.append('PHK Meier', 'export', TARGET, 'case 5', when=WHEN)  # remembers the head
+    lines = _lines(log)
+    lines[1] = lines[1].replace('user1', 'userX')
+    _write(log, lines)
+    with pytest.raises(AuditError, match='line 2: altered'):
+        log.append('intruder', 'export', TARGET, 'cover up')
+    _write(log, [line.replace('userX', 'user1') for line in lines])
+    log.append('PHK Meier', 'export', TARGET, 'case 6', when=WHEN)
+    old_head = head_path(log.path).read_bytes()
+    log.append('PHK Meier', 'export', TARGET, 'case 7', when=WHEN)
+    _write(log, _lines(log)[:-2])  # two entries cut off, head rolled back to match one of them
+    head_path(log.path).write_bytes(old_head)
+    with pytest.raises(AuditError, match='not intact'):
+        log.append('intruder', 'export', TARGET, 'cover up')

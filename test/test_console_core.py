@@ -129,6 +129,7 @@ def test_login_guard_rate_limits_locks_out_and_refuses_replayed_codes(tmp_path):
     assert guard.refusal('other', '10.0.0.3', 14.0) is None
     refusal = guard.refusal('third', '10.0.0.3', 15.0)  # sixth try within a minute
     assert 'Zu viele' in refusal.message and 'Ratenbegrenzung' in refusal.reason
+    assert refusal.audited and not guard.address_refusal('10.0.0.3', 16.0).audited  # a flood: audited once a minute
     assert guard.refusal('third', '10.0.0.3', 71.0) is None
     assert guard.accept_totp_step('olga', 100) and not guard.accept_totp_step('olga', 100)
     assert not guard.accept_totp_step('olga', 99) and guard.accept_totp_step('olga', 101)

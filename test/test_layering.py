@@ -5,7 +5,8 @@ tested and reused without what sits above it.
 
 Layers, lowest first (a unit may import units of lower layers only, not those beside it):
 
-    paths, bounded_json, geometry, timekeeping   foundations, no package imports
+    paths, bounded_json, geometry, timekeeping,     foundations, no package imports
+    bind_address, connection_slots, log_throttle
     camera                                          capture, and the image helpers detectors share
     detection                                       detections, detectors, tracking
     behaviour                                       poses and cues of people (detection.types)
@@ -28,7 +29,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'kaiserslautern_vss'
 LAYERS = [
-    {'paths', 'bounded_json', 'geometry', 'timekeeping'},
+    {'paths', 'bounded_json', 'geometry', 'timekeeping', 'bind_address', 'connection_slots', 'log_throttle'},
     {'camera'},
     {'detection'},
     {'behaviour'},

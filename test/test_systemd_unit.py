@@ -82,3 +82,16 @@ def test_sandbox_leaves_only_state_logs_and_recordings_writable():
     assert 'record_root:="$VSS_RECORD_ROOT"' in service['ExecStart']
     assert service['StateDirectory'] == 'vss' and service['LogsDirectory'] == 'vss'
 
+
+
+def test_explicit_file_limit_above_the_servers_connection_caps():
+    """A flood of connections meets the servers' caps long before the process runs out of files."""
+    from kaiserslautern_vss.parameters import camera_events, operator_console
+
+    def default(parameters, name):
+        return next(spec.default for spec in parameters if spec.name == name)
+
+    caps = default(operator_console.PARAMETERS, 'max_connections') + \
+        default(camera_events.PARAMETERS, 'max_connections')
+    limit = int(_unit()['Service']['LimitNOFILE'])
+    assert limit >= 4096 and limit >= 8 * caps

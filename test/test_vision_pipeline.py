@@ -15,7 +15,7 @@ from conftest import shared_file
 from failing_model import failing_yolox_model
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, OnnxDetector
 from kaiserslautern_vss.detection.scheduler import SchedulerSettings
-from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
+from kaiserslautern_vss.log_throttle import ReasonThrottle
 from kaiserslautern_vss.pipeline.stamp_window import FUTURE, PAST, StampWindow, StampWindowError
 from kaiserslautern_vss.pipeline.vision import (INFERENCE_FAILED, REFUSED, PipelineOutput, PipelineSettings,
                                                 Problem, VisionPipeline)

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kaiserslautern_vss.bind_address import bind_address_problem
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
-from kaiserslautern_vss.camera_events.receiver import bind_address_problem
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
 from kaiserslautern_vss.detection.grade import required_model_problem
 from kaiserslautern_vss.events.rule_schema import References, RuleConfigError, check_rules, read_rule_configs

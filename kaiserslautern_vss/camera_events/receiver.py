@@ -11,8 +11,11 @@ last problem, never raised: unknown camera or bad or missing secret (one answer 
 401 with the same empty body after the same constant-time check, so camera ids cannot be
 probed), a replayed request (409, :mod:`replay`), body too large
 (413) or without length (411), malformed request or event type (400), a source sending faster
-than ``rate_per_s`` with bursts of ``burst`` (429), more than ``max_connections`` at once
-(connection closed), a client that does not finish its request within ``request_timeout_s``.
+than ``rate_per_s`` with bursts of ``burst`` (429), more than ``max_connections`` at once or
+``max_connections_per_sender`` from one address (connection closed), a client that does not
+finish its whole request (headers and body) within ``request_timeout_s`` of connecting, however
+slowly it trickles bytes in. Slots are per sender, so slow clients on one address cannot keep a
+camera's event (a ``sabotage`` alarm) out; warnings are throttled per reason under a flood.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import ipaddress
+import io
 import logging
 import re
 import secrets
@@ -32,7 +35,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from kaiserslautern_vss.bind_address import BACKLOG, BindAddressError, bind_address_problem, check_bound
 from kaiserslautern_vss.camera_events.replay import ReplayGuard
+from kaiserslautern_vss.connection_slots import ConnectionSlots
+from kaiserslautern_vss.log_throttle import ReasonThrottle
 
 _log = logging.getLogger(__name__)
 
@@ -58,17 +64,6 @@ class CameraEvent:
     received_ns: int  # time.time_ns() on arrival
 
 
-def bind_address_problem(bind_address: str, interface: str = 'the camera network interface') -> str:
-    """Why a server must not listen on ``bind_address``, or '' (``interface``: where it belongs)."""
-    try:
-        address = ipaddress.ip_address(bind_address)
-    except ValueError:
-        return f'must be an IP address of {interface}, got {bind_address!r}'
-    if address.is_unspecified:
-        return f'{bind_address} would listen on every interface; give the address of {interface}'
-    return ''
-
-
 @dataclass(frozen=True)
 class ReceiverSettings:
     bind_address: str
@@ -78,6 +73,7 @@ class ReceiverSettings:
     rate_per_s: float = 2.0
     burst: int = 10
     max_connections: int = 32
+    max_connections_per_sender: int = 4
     request_timeout_s: float = 5.0
     replay_window_s: float = 30.0  # see kaiserslautern_vss.camera_events.replay
 
@@ -93,9 +89,9 @@ class ReceiverSettings:
             if len(secret) < 16:
                 raise ReceiverConfigError(f'the secret of camera {camera_id} is shorter than 16 bytes')
         if self.max_body_bytes < 0 or self.rate_per_s <= 0 or self.burst < 1 or self.max_connections < 1 \
-                or self.request_timeout_s <= 0 or self.replay_window_s <= 0:
+                or self.max_connections_per_sender < 1 or self.request_timeout_s <= 0 or self.replay_window_s <= 0:
             raise ReceiverConfigError('need max_body_bytes >= 0, rate_per_s > 0, burst >= 1, max_connections >= 1, '
-                                      'request_timeout_s > 0, replay_window_s > 0')
+                                      'max_connections_per_sender >= 1, request_timeout_s > 0, replay_window_s > 0')
 
 
 @dataclass
@@ -145,7 +141,8 @@ class IpNotifyReceiver:
         self._buckets = TokenBuckets(settings.rate_per_s, settings.burst)
         self._replays = ReplayGuard(settings.replay_window_s)
         self._decoy = secrets.token_bytes(32)  # checked for unknown cameras, so they cost the same
-        self._slots = threading.BoundedSemaphore(settings.max_connections)
+        self.slots = ConnectionSlots(settings.max_connections, settings.max_connections_per_sender)
+        self._log_throttle = ReasonThrottle()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -163,12 +160,17 @@ class IpNotifyReceiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = BACKLOG  # a flood waits in the queue, not in SYN retries, and is refused
             address_family = socket.AF_INET6 if ':' in receiver.settings.bind_address else socket.AF_INET
 
+            def server_bind(self) -> None:
+                super().server_bind()
+                check_bound(self.socket, 'the camera network interface')  # bound, not yet listening
+
             def process_request(self, request, client_address) -> None:
-                if not receiver._slots.acquire(blocking=False):
-                    receiver._count('connections_refused', f'more than {receiver.settings.max_connections} '
-                                                           f'connections at once (from {client_address[0]})')
+                refusal = receiver.slots.take(client_address[0])
+                if refusal:
+                    receiver._count('connections_refused', refusal)
                     self.shutdown_request(request)
                     return
                 super().process_request(request, client_address)
@@ -177,9 +179,12 @@ class IpNotifyReceiver:
                 try:
                     super().process_request_thread(request, client_address)
                 finally:
-                    receiver._slots.release()
+                    receiver.slots.give_back(client_address[0])
 
-        self._httpd = Server((self.settings.bind_address, self.settings.port), _handler(self))
+        try:
+            self._httpd = Server((self.settings.bind_address, self.settings.port), _handler(self))
+        except BindAddressError as error:
+            raise ReceiverConfigError(str(error)) from None
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.2},
                                         name='ipnotify', daemon=True)
         self._thread.start()
@@ -196,7 +201,10 @@ class IpNotifyReceiver:
             if detail:
                 self.last_problem = detail
         if detail:
-            _log.warning('IP Notify: %s', detail)
+            held_back = self._log_throttle.admit(key)
+            if held_back is not None:
+                _log.warning('IP Notify: %s%s', detail,
+                             f' ({held_back} more of this kind held back)' if held_back else '')
 
     # -- one request (runs in its handler thread) ---------------------------------------------
 
@@ -278,11 +286,34 @@ class IpNotifyReceiver:
             raise _Rejected(400, 'malformed', f'{source}: camera {camera_id}: body is not name=value text') from None
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, each read given only what is left of the request's time: a client
+    trickling one byte a second meets the deadline as one that sends nothing."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError('request not complete in time')
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 def _handler(receiver: IpNotifyReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         timeout = receiver.settings.request_timeout_s
         server_version = 'vss-ipnotify'
         sys_version = ''
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile = io.BufferedReader(_DeadlineReader(self.connection, time.monotonic() + self.timeout))
 
         def log_message(self, *args: object) -> None:
             pass  # counted and logged by reason instead
@@ -293,7 +324,7 @@ def _handler(receiver: IpNotifyReceiver) -> type[BaseHTTPRequestHandler]:
             self._answer(code)
 
         def log_error(self, format: str, *args: object) -> None:
-            # With send_error replaced, http.server calls this only for a request that timed out.
+            # With send_error replaced, http.server calls this only for a request not done in time.
             receiver._count('timeouts', f'{self.client_address[0]}: request not finished within '
                                         f'{receiver.settings.request_timeout_s:g} s')
 

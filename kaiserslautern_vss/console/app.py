@@ -12,6 +12,12 @@ audit log (who, what, when, why) and made durable before it takes effect or is s
 refused logins and refused exports are logged with their reason. If the log cannot be
 written, nothing changes and nothing is shown: the user gets a plain refusal, the
 details go to the service log. Error pages say what the user can do, never a path.
+
+Unauthenticated clients cost little: a POST body is read only when it is URL-encoded and
+small (never spooled to disk, as multipart would be), after the CSRF token has something to
+be compared with and, for the login, after the client's rate; login fields have length
+limits, and what enters the audit log of a refused one is cut short. The live alert stream
+lives no longer than its session, and a session has only a few of them.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -79,6 +86,17 @@ SECURITY_HEADERS = [
     (b'permissions-policy', b'camera=(), microphone=(), geolocation=()'),
 ]
 _NO_STORE = (b'cache-control', b'no-store')
+FORM_TYPE = 'application/x-www-form-urlencoded'
+#: POST bodies are read up to this size, and only then parsed
+MAX_FORM_BYTES = 64 * 1024
+MAX_LOGIN_FORM_BYTES = 4096
+MAX_FORM_FIELDS = 32
+#: longer login fields are refused before any check (vss-users allows user names of 1-64 characters)
+LOGIN_FIELD_LIMITS = {'user': 64, 'password': 1024, 'totp': 16}
+#: the alert stream checks its session this often (and before every alert)
+STREAM_CHECK_S = 2.0
+STREAM_KEEP_ALIVE_S = 15.0
+CSRF_FAILED = 'CSRF-Prüfung fehlgeschlagen'
 
 
 class SecurityHeaders:
@@ -142,6 +160,7 @@ class Console:
         self.templates.env.globals.update(role_labels=roles.ROLE_LABELS, state_labels=STATE_LABELS)
         self.templates.env.filters['ortszeit'] = lambda moment: moment.astimezone(SITE_ZONE).strftime(
             '%d.%m.%Y %H:%M:%S')
+        self._streams: dict[str, set[asyncio.Queue]] = {}  # session id -> its alert streams' queues
         self._restore_acknowledgements()
 
     # --- helpers ---------------------------------------------------------------------
@@ -186,13 +205,23 @@ class Console:
             raise Forbidden(session, permission)
         return session
 
-    async def form(self, request: Request, session: Session | None) -> FormData:
-        """The POSTed form, after checking its CSRF token (session's, or the login cookie's)."""
-        form = await request.form()
+    async def form(self, request: Request, session: Session | None, limit: int = MAX_FORM_BYTES) -> FormData:
+        """The POSTed form, after checking its CSRF token (session's, or the login cookie's).
+
+        Without a token to compare with, or with a wrong ``X-CSRF-Token`` header, the body is
+        not read at all; else at most ``limit`` bytes of a URL-encoded body are.
+        """
         expected = session.csrf_token if session is not None else request.cookies.get(LOGIN_COOKIE, '')
-        sent = str(form.get('csrf_token') or request.headers.get('x-csrf-token', ''))
-        if not expected or not hmac.compare_digest(sent, expected):
-            raise HTTPException(403, 'CSRF-Prüfung fehlgeschlagen')
+        header = request.headers.get('x-csrf-token')
+        if not expected or (header is not None and not hmac.compare_digest(header, expected)):
+            raise HTTPException(403, CSRF_FAILED)
+        body = await _form_body(request, limit)
+        try:
+            form = FormData(parse_qsl(body.decode('utf-8'), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+        except ValueError as error:  # not UTF-8, too many fields
+            raise HTTPException(400, 'Formulardaten nicht lesbar') from error
+        if header is None and not hmac.compare_digest(str(form.get('csrf_token', '')), expected):
+            raise HTTPException(403, CSRF_FAILED)
         return form
 
     def page(self, request: Request, template: str, session: Session | None, status: int = 200,
@@ -218,12 +247,24 @@ class Console:
         return response
 
     async def login(self, request: Request) -> Response:
-        form = await self.form(request, None)
-        user, password, code = str(form.get('user', '')), str(form.get('password', '')), str(form.get('totp', ''))
         client = request.client.host if request.client else '?'
         now = self.clock()
+        refusal = self.guard.address_refusal(client, now)  # before the body is read, so before any name
+        if refusal:
+            if refusal.audited:
+                await run_in_threadpool(self.audit, '-', 'login refused', client, refusal.reason)
+            return self._login_form(request, refusal.message, 429)
+        form = await self.form(request, None, MAX_LOGIN_FORM_BYTES)
+        fields = {name: str(form.get(name, '')) for name in LOGIN_FIELD_LIMITS}
+        user, password, code = fields.values()
+        too_long = [name for name, limit in LOGIN_FIELD_LIMITS.items() if len(fields[name]) > limit]
+        if too_long:
+            await run_in_threadpool(self.audit, _cut(user, LOGIN_FIELD_LIMITS['user']) or '-', 'login failed', client,
+                                    f'abgewiesen: zu lang ({", ".join(too_long)})')
+            return self._login_form(request, 'Anmeldung fehlgeschlagen: Eingabe zu lang.', 400)
         account = self.accounts.get(user)
-        refusal = self.guard.refusal(user, client, now, admin=account is not None and account.role == roles.ADMIN)
+        refusal = self.guard.account_refusal(user, client, now,
+                                             admin=account is not None and account.role == roles.ADMIN)
         if refusal:
             await run_in_threadpool(self.audit, user or '-', 'login refused', client, refusal.reason)
             return self._login_form(request, refusal.message, 429)
@@ -251,6 +292,7 @@ class Console:
         if session is not None:
             await self.form(request, session)
             self.sessions.end(session.id)
+            _wake(self._streams.pop(session.id, ()))  # they find the session gone and end
             await run_in_threadpool(self.audit, session.user, 'logout', '-', 'Abmeldung')
         response = RedirectResponse('/login', 303)
         response.delete_cookie(SESSION_COOKIE, secure=True, httponly=True, samesite='strict', path='/')
@@ -294,25 +336,52 @@ class Console:
         return JSONResponse({'alerts': self.live.alerts()})
 
     async def event_stream(self, request: Request) -> Response:
-        """Server-sent events: ``incident`` and ``ack`` as they happen, a comment every 15 s."""
+        """Server-sent events: ``incident`` and ``ack`` as they happen, a comment every 15 s.
+
+        The stream ends with its session (logout at once; idle or absolute timeout, changed
+        role, password or TOTP secret within :data:`STREAM_CHECK_S`, and before any alert);
+        a session holds at most ``max_streams_per_session`` of them.
+        """
         session = self.session(request, roles.VIEW_LIVE, activity=False)
+        streams = self._streams.setdefault(session.id, set())
+        if len(streams) >= self.settings.max_streams_per_session:
+            return JSONResponse({'error': 'zu viele Alarm-Streams dieser Anmeldung'}, 429)
         await self._audit_live(session, 'event stream')
         queue = self.live.subscribe()
+        streams.add(queue)
 
         async def stream():
             try:
                 yield 'retry: 2000\n\n'
+                quiet_s = 0.0
                 while True:
                     try:
-                        kind, payload = await asyncio.wait_for(queue.get(), timeout=15.0)
+                        item = await asyncio.wait_for(queue.get(), timeout=STREAM_CHECK_S)
                     except asyncio.TimeoutError:
-                        yield ': keep-alive\n\n'
-                        continue
-                    yield f'event: {kind}\ndata: {json.dumps(payload)}\n\n'
+                        item = None
+                    if not self._stream_allowed(request):
+                        return
+                    if item is None:
+                        quiet_s += STREAM_CHECK_S
+                        if quiet_s >= STREAM_KEEP_ALIVE_S:
+                            quiet_s = 0.0
+                            yield ': keep-alive\n\n'
+                    elif item != _WAKE:
+                        yield f'event: {item[0]}\ndata: {json.dumps(item[1])}\n\n'
             finally:
                 self.live.unsubscribe(queue)
+                streams.discard(queue)
+                if not streams and self._streams.get(session.id) is streams:
+                    del self._streams[session.id]
 
         return StreamingResponse(stream(), media_type='text/event-stream', headers={'x-accel-buffering': 'no'})
+
+    def _stream_allowed(self, request: Request) -> bool:
+        try:
+            self.session(request, roles.VIEW_LIVE, activity=False)
+        except (NotLoggedIn, Forbidden):
+            return False
+        return True
 
     async def acknowledge(self, request: Request) -> Response:
         session = self.session(request, roles.ACKNOWLEDGE)
@@ -609,6 +678,39 @@ def _evidence_mark(folder: Path) -> dict[str, Any] | None:
 def _query(request: Request) -> str:
     """The list's filter as audit target ('all' without one)."""
     return str(request.url.query)[:200] or 'all'
+
+
+async def _form_body(request: Request, limit: int) -> bytes:
+    """The body of a URL-encoded form of at most ``limit`` bytes, by Content-Length and as read."""
+    if request.headers.get('content-type', '').split(';')[0].strip().lower() != FORM_TYPE:
+        raise HTTPException(415, f'nur Formulardaten ({FORM_TYPE})')
+    length = request.headers.get('content-length', '')
+    if not length.isdigit():
+        raise HTTPException(411, 'Länge der Formulardaten fehlt')
+    if int(length) > limit:
+        raise HTTPException(413, 'Formulardaten zu groß')
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, 'Formulardaten zu groß')
+    return bytes(body)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` for the audit log: at most ``limit`` characters, and marked where cut."""
+    return text if len(text) <= limit else text[:limit] + '…'
+
+
+#: put into an alert stream's queue to make it check its session now
+_WAKE = ('wake', None)
+
+
+def _wake(queues: Iterable[asyncio.Queue]) -> None:
+    for queue in queues:
+        if queue.full():  # the wake-up must get in; an alert for an ended session need not
+            queue.get_nowait()
+        queue.put_nowait(_WAKE)
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -9,6 +9,9 @@ Three limits:
   logins across all names (a stranger cannot go on by trying name after name).
 An admin at the console's own address (127.0.0.1, ::1) is never locked out (the per-minute
 rate still applies), so the site can always be administered from the console itself.
+The rate needs no name, so it is checked before the request body is read
+(:meth:`LoginGuard.address_refusal`); the lockouts once the name is known
+(:meth:`LoginGuard.account_refusal`).
 
 Lockouts, failure counts and the last used TOTP step per user survive restarts: they are
 kept in a 0600 file beside the users file (:func:`state_path`), replaced atomically at
@@ -50,6 +53,7 @@ class LoginPolicy:
 class Refusal:
     message: str  # for the login page (German)
     reason: str  # for the audit log
+    audited: bool = True  # False for the repeats of a rate refusal within its minute
 
 
 def state_path(users_file: Path) -> Path:
@@ -75,6 +79,7 @@ class LoginGuard:
         self.path = path
         self._lock = threading.Lock()
         self._attempts: dict[str, deque[float]] = defaultdict(deque)
+        self._rate_refusal_audited: dict[str, float] = {}  # address -> when its last audited rate refusal was
         self._failures: dict[str, int] = {}  # pair or address -> failures in a row
         self._locked_until: dict[str, float] = {}  # pair or address -> wall-clock time
         self._last_totp_step: dict[str, int] = {}
@@ -106,18 +111,34 @@ class LoginGuard:
             raise LoginStateError(f'login state {self.path} cannot be written: {error}') from error
 
     def refusal(self, user: str, client: str, now: float, *, admin: bool = False) -> Refusal | None:
-        """Why this attempt is refused before any password check, or None. Counts the attempt
-        against the client's rate. ``admin``: the name is an admin account."""
+        """Why this attempt is refused before any password check, or None:
+        :meth:`address_refusal`, then :meth:`account_refusal`."""
+        return self.address_refusal(client, now) or self.account_refusal(user, client, now, admin=admin)
+
+    def address_refusal(self, client: str, now: float) -> Refusal | None:
+        """Why the client may not try now (its per-minute rate), or None; counts the attempt.
+        Needs no user name, so the console asks it before reading the request body. Of the
+        refusals of one address, one a minute is marked ``audited``: a flood is logged, not copied."""
         with self._lock:
             attempts = self._attempts[client]
             while attempts and attempts[0] <= now - 60.0:
                 attempts.popleft()
             if len(attempts) >= self.policy.attempts_per_minute:
+                audited = self._rate_refusal_audited.get(client, float('-inf')) <= now - 60.0
+                if audited:
+                    self._rate_refusal_audited[client] = now
                 return Refusal('Zu viele Anmeldeversuche von dieser Adresse. Bitte eine Minute warten.',
-                               f'Ratenbegrenzung: mehr als {self.policy.attempts_per_minute} Versuche pro Minute')
+                               f'Ratenbegrenzung: mehr als {self.policy.attempts_per_minute} Versuche pro Minute',
+                               audited)
             attempts.append(now)
-            if admin and is_local(client):
-                return None
+        return None
+
+    def account_refusal(self, user: str, client: str, now: float, *, admin: bool = False) -> Refusal | None:
+        """Why ``user`` may not try from ``client`` now (a lockout of the address or of the name
+        there), or None. ``admin``: the name is an admin account."""
+        if admin and is_local(client):
+            return None
+        with self._lock:
             if self._locked_until.get(client, 0.0) > now:
                 return Refusal('Anmeldung von dieser Adresse vorübergehend gesperrt (zu viele Fehlversuche). '
                                'Bitte später erneut versuchen oder die Leitstelle verständigen.',

@@ -28,6 +28,10 @@ class ConsoleSettings:
     idle_timeout_s: float
     login_policy: LoginPolicy
     live_refresh_hz: float
+    request_timeout_s: float = 10.0
+    max_connections: int = 128
+    max_connections_per_client: int = 32
+    max_streams_per_session: int = 4
 
     @classmethod
     def from_parameters(cls, values: dict[str, Any]) -> ConsoleSettings:
@@ -49,4 +53,6 @@ class ConsoleSettings:
             idle_timeout_s=values['idle_timeout_min'] * 60.0,
             login_policy=LoginPolicy(values['max_failed_logins'], values['lockout_min'] * 60.0,
                                      values['login_attempts_per_minute']),
-            live_refresh_hz=values['live_refresh_hz'])
+            live_refresh_hz=values['live_refresh_hz'], request_timeout_s=values['request_timeout_s'],
+            max_connections=values['max_connections'], max_connections_per_client=values['max_connections_per_client'],
+            max_streams_per_session=values['max_streams_per_session'])

@@ -35,8 +35,8 @@ class CameraEventsNode(Node):
                 bind_address=s['bind_address'], port=s['port'],
                 secrets=load_secrets(s['cameras'], Path(s['secrets_dir']).expanduser()),
                 max_body_bytes=s['max_body_bytes'], rate_per_s=s['rate_per_s'], burst=s['burst'],
-                max_connections=s['max_connections'], request_timeout_s=s['request_timeout_s'],
-                replay_window_s=s['replay_window_s'])
+                max_connections=s['max_connections'], max_connections_per_sender=s['max_connections_per_sender'],
+                request_timeout_s=s['request_timeout_s'], replay_window_s=s['replay_window_s'])
         except ReceiverConfigError as error:
             raise StartupError(f'camera_events: {error}') from None
         self.alarm_pubs = {camera_id: self.create_publisher(String, camera_topic(camera_id, 'alarm'), qos.RELIABLE)
@@ -44,6 +44,8 @@ class CameraEventsNode(Node):
         self.receiver = IpNotifyReceiver(settings, self._publish)
         try:
             self.receiver.start()
+        except ReceiverConfigError as error:
+            raise StartupError(f'camera_events: {error}') from None
         except OSError as error:
             raise StartupError(f'camera_events: cannot listen on {settings.bind_address}:{settings.port}: '
                                f'{error.strerror or error}') from None

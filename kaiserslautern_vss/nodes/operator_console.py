@@ -22,6 +22,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
+from kaiserslautern_vss.bind_address import BindAddressError
 from kaiserslautern_vss.console.accounts import AccountError
 from kaiserslautern_vss.console.app import Console
 from kaiserslautern_vss.console.live import LiveState
@@ -64,7 +65,7 @@ class OperatorConsoleNode(Node):
             self.console = Console(settings, self.live, trigger=self.trigger)
             self.server = ConsoleServer(self.console.app(), settings)
             self.server.start()
-        except (AccountError, LoginStateError, TlsError, AuditError, OSError) as error:
+        except (AccountError, LoginStateError, TlsError, AuditError, BindAddressError, OSError) as error:
             raise StartupError(f'operator_console: {error}') from error
         if not self.console.accounts.all():
             self.get_logger().warning(f'no users in {settings.users_file}: nobody can log in; create them with '
@@ -112,6 +113,7 @@ class OperatorConsoleNode(Node):
             'url': self.url, 'sessions': len(self.console.sessions),
             'live_view_watched': bool(self._camera_subscriptions),
             'cameras_silent': len(silent),
+            'connections_refused': self.server.guard.refused, 'requests_timed_out': self.server.guard.timed_out,
             'undecodable_messages': self.live.dropped_messages})}
 
     def destroy_node(self) -> None:

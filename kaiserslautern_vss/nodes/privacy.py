@@ -24,8 +24,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from kaiserslautern_vss.detection.grade import DetectorGrade
+from kaiserslautern_vss.log_throttle import ReasonThrottle
 from kaiserslautern_vss.parameters.privacy import PARAMETERS, conservative_settings, privacy_settings, validation_settings
-from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
 from kaiserslautern_vss.pipeline.stamp_window import StampWindow
 from kaiserslautern_vss.pipeline.vision import (MALFORMED, REPAIRED, PipelineOutput, PipelineSettings,
                                                 Problem, VisionPipeline)

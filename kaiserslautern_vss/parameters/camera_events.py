@@ -17,7 +17,10 @@ PARAMETERS = (
               minimum=0.01, maximum=1000.0),
     ParamSpec('burst', 10, 'Requests one sender may make at once before the rate applies', minimum=1, maximum=1000),
     ParamSpec('max_connections', 32, 'Connections served at once; more are closed at once', minimum=1, maximum=1024),
-    ParamSpec('request_timeout_s', 5.0, 'A request not complete within this time is dropped',
+    ParamSpec('max_connections_per_sender', 4, 'Connections served at once from one address (slow clients on one '
+              'address cannot keep the cameras out); more are closed at once', minimum=1, maximum=1024),
+    ParamSpec('request_timeout_s', 5.0, 'A request (headers and body) not complete this long after connecting is '
+              'dropped, however slowly its bytes trickle in',
               minimum=0.5, maximum=60.0),
     ParamSpec('replay_window_s', 30.0, 'The same camera event with the same parameters is accepted once within '
               'this time (409 after); a request whose ts parameter (Unix seconds) is further off is refused',

@@ -28,4 +28,12 @@ PARAMETERS = (
     ParamSpec('login_attempts_per_minute', 10, 'Login attempts allowed per client address and minute',
               minimum=1, maximum=1000),
     ParamSpec('live_refresh_hz', 2.0, 'How often browsers refresh the camera grid', minimum=0.2, maximum=10.0),
+    ParamSpec('request_timeout_s', 10.0, 'A connection whose TLS handshake and request (headers and body) are not '
+              'complete this long after it opened is closed, however slowly its bytes trickle in',
+              minimum=1.0, maximum=120.0),
+    ParamSpec('max_connections', 128, 'Connections served at once; more are closed at once', minimum=1, maximum=4096),
+    ParamSpec('max_connections_per_client', 32, 'Connections served at once from one client address (a browser uses '
+              'about 6 plus its alert stream); more are closed at once', minimum=1, maximum=4096),
+    ParamSpec('max_streams_per_session', 4, 'Live alert streams one login session may hold open at once (tabs)',
+              minimum=1, maximum=64),
 )

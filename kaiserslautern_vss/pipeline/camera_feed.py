@@ -15,7 +15,7 @@ from collections.abc import Callable
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.pacing import RateDecimator
 from kaiserslautern_vss.camera.supervisor import SupervisedCamera
-from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
+from kaiserslautern_vss.log_throttle import ReasonThrottle
 
 _log = logging.getLogger(__name__)
 

@@ -11,6 +11,14 @@ one append ahead of its head, which is accepted and put right by the next append
 Replacing log and head together by an older copy of both is a rollback no single log can
 see; keep an off-host copy of the head if that matters.
 
+An append costs the same however long the log is. The first append of an :class:`AuditLog`
+reads and checks the whole log and head, and the object then remembers the count and last
+mac it wrote together with both files' identity, size and modification and change times.
+While the files are exactly as it left them (nobody can write a byte or swap a file without
+changing those; the change time cannot be set back), the next append chains onto the
+remembered head without reading the log; any other state (another process appended, an edit,
+a truncation, a replaced head) is read and checked in full again, as before.
+
 Older logs had an unkeyed SHA-256 chain (``hash`` instead of ``mac``). The first keyed
 append checks that chain and writes a ``migrate`` entry committing to its length and last
 hash, so from then on the old lines are covered by the key as well.
@@ -25,7 +33,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
 
@@ -52,6 +60,15 @@ def _canonical(entry: dict[str, Any], without: str) -> bytes:
 
 def _legacy_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(entry, 'hash')).hexdigest()
+
+
+def _identity(path_or_fd: Path | int) -> tuple[int, ...] | None:
+    """What any write, truncation, replacement or mode change of a file alters."""
+    try:
+        st = os.stat(path_or_fd)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _parse(text: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -81,6 +98,8 @@ class AuditLog:
         self.key_path = Path(key_path).expanduser()
         self._modes = modes
         self._key, _ = modes.secret(self.key_path, 'audit key')
+        # (log and head identity, entry count, last mac) as this object's last append left them
+        self._written: tuple[tuple, int, str] | None = None
 
     def _mac(self, entry: dict[str, Any]) -> str:
         return hmac.new(self._key, _canonical(entry, 'mac'), hashlib.sha256).hexdigest()
@@ -98,27 +117,42 @@ class AuditLog:
             self._modes.folder(self.path.parent)
         with open(self.path, 'a+', encoding='utf-8') as stream:
             fcntl.flock(stream, fcntl.LOCK_EX)
+            count, prev, keyed = self._tail(stream)
             self._modes.file(self.path)
-            stream.seek(0)
-            lines, problems = _parse(stream.read())
-            # A broken head is refused too: a new head would hide entries removed at the end.
-            problems += self._problems(lines) + self._head_problems(lines)
-            if problems:
-                raise AuditError(f'{self.path} is not intact, not appending: ' + '; '.join(problems))
-            prev = (lines[-1].get('mac') or lines[-1]['hash']) if lines else GENESIS
             if not head_path(self.path).exists():  # from the first keyed entry on, a head always exists
-                self._write_head(len(lines), prev)
+                self._write_head(count, prev)
             new = []
-            if lines and 'mac' not in lines[-1]:
-                new.append(self._entry(len(lines) + 1, prev, 'vss', MIGRATE, self.path.name,
-                                       f'keyed chain from here; {len(lines)} unkeyed entries before', when))
+            if count and not keyed:
+                new.append(self._entry(count + 1, prev, 'vss', MIGRATE, self.path.name,
+                                       f'keyed chain from here; {count} unkeyed entries before', when))
                 prev = new[-1]['mac']
-            new.append(self._entry(len(lines) + len(new) + 1, prev, actor, action, target, reason, when))
+            new.append(self._entry(count + len(new) + 1, prev, actor, action, target, reason, when))
             stream.write(''.join(json.dumps(entry, sort_keys=True) + '\n' for entry in new))
             stream.flush()
             os.fsync(stream.fileno())
-            self._write_head(len(lines) + len(new), new[-1]['mac'])
+            self._write_head(count + len(new), new[-1]['mac'])
+            self._written = (self._identities(stream), count + len(new), new[-1]['mac'])
         return new[-1]
+
+    def _identities(self, stream: IO[str]) -> tuple:
+        return _identity(stream.fileno()), _identity(head_path(self.path))
+
+    def _tail(self, stream: IO[str]) -> tuple[int, str, bool]:
+        """(entry count, last mac or hash, whether the last entry is keyed) of the locked log:
+        remembered while log and head are as this object's last append left them, else read
+        and checked in full (refusing a broken chain or head)."""
+        if self._written is not None and self._written[0] == self._identities(stream):
+            return self._written[1], self._written[2], True
+        self._written = None
+        stream.seek(0)
+        lines, problems = _parse(stream.read())
+        # A broken head is refused too: a new head would hide entries removed at the end.
+        problems += self._problems(lines) + self._head_problems(lines)
+        if problems:
+            raise AuditError(f'{self.path} is not intact, not appending: ' + '; '.join(problems))
+        if not lines:
+            return 0, GENESIS, False
+        return len(lines), lines[-1].get('mac') or lines[-1]['hash'], 'mac' in lines[-1]
 
     def _write_head(self, count: int, last: str) -> None:
         self._modes.write(head_path(self.path), json.dumps(
