@@ -173,8 +173,9 @@ class DetectorNode(Node):
         report = {'model': (level, f'{grade_text}: {self.description}', {'grade': self.grade.value})}
         behaviour = self._behaviour_counts()
         if self.behaviour is not None:
-            report['behaviour'] = (OK, f'pose cues on: {self.pose_model}') if self.pose_model else \
+            level, message = (OK, f'pose cues on: {self.pose_model}') if self.pose_model else \
                 (WARN, model_less_warning())
+            report['behaviour'] = (level, message, {'pose_model': self.pose_model or 'none'})
         for camera_id, stats in self.scheduler.stats().items():
             published_before, then_s = self.previous_published.get(camera_id, (stats.published, now_s))
             self.previous_published[camera_id] = (stats.published, now_s)
