@@ -26,7 +26,7 @@ from kaiserslautern_vss.behaviour.types import ASSAULT, FLEEING, PERSON_DOWN, VE
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.ros import qos
-from kaiserslautern_vss.ros.skeleton_markers import PIXEL_SCALE
+from kaiserslautern_vss.ros.topics import SKELETON_PIXEL_SCALE
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -142,7 +142,7 @@ def test_skeletons_are_keypoints_and_limbs_in_image_coordinates_that_vanish(with
             assert marker.header.frame_id == 'cam01_optical_frame' and marker.lifetime.nanosec > 0
             assert marker.points and not marker.text and not marker.mesh_resource  # numbers only
             for point in marker.points:
-                assert 0 <= point.x / PIXEL_SCALE <= WIDTH and 0 <= point.y / PIXEL_SCALE <= HEIGHT
+                assert 0 <= point.x / SKELETON_PIXEL_SCALE <= WIDTH and 0 <= point.y / SKELETON_PIXEL_SCALE <= HEIGHT
             if marker.type == Marker.LINE_LIST:
                 assert len(marker.points) % 2 == 0
         posed += bool(markers)

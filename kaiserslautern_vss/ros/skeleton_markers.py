@@ -1,7 +1,7 @@
 """Poses as ``visualization_msgs/MarkerArray`` for rviz2 and the incident bags: keypoints and
 limbs only, never pixels.
 
-Coordinates are image pixels times :data:`PIXEL_SCALE` (1 px = 1 cm) in the camera's optical
+Coordinates are image pixels times :data:`SKELETON_PIXEL_SCALE` (1 px = 1 cm) in the camera's optical
 frame (x right, y down), on the plane z = 1: in rviz2 with the camera frame fixed, the skeletons
 lie where the people are in the image. Every array starts with DELETEALL and each marker has a
 short lifetime, so skeletons of people no longer posed vanish.
@@ -17,9 +17,8 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from kaiserslautern_vss.behaviour.types import SKELETON_EDGES, Pose
+from kaiserslautern_vss.ros.topics import SKELETON_PIXEL_SCALE
 
-#: marker units per image pixel (the console's overlay divides by it)
-PIXEL_SCALE = 0.01
 #: keypoints below this confidence are not drawn (MoveNet scores occluded joints low)
 MIN_KEYPOINT_SCORE = 0.3
 KEYPOINTS_NS, LIMBS_NS = 'keypoints', 'limbs'
@@ -46,7 +45,7 @@ def skeleton_markers(poses: Sequence[Pose], header: Header) -> MarkerArray:
 
 
 def _point(x: float, y: float) -> Point:
-    return Point(x=float(x) * PIXEL_SCALE, y=float(y) * PIXEL_SCALE, z=1.0)
+    return Point(x=float(x) * SKELETON_PIXEL_SCALE, y=float(y) * SKELETON_PIXEL_SCALE, z=1.0)
 
 
 def _marker(header: Header, namespace: str, track_id: int, kind: int, size: float, points: list[Point],
