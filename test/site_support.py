@@ -42,5 +42,6 @@ def load_site(cameras: list[str] | None = None) -> list[NodeSpec]:
 def require_model(why: str = 'the site config refuses to run without a privacy-grade model') -> None:
     """Skip unless a detection model is installed, saying ``why`` the test needs one."""
     if not model_installed():
-        pytest.skip(f'no yolox_nano.onnx and pose/movenet_lightning.onnx installed (looked in {", ".join(str(d) for d in model_search_dirs())}; '
-                    f'put ../shared next to the checkout or set VSS_MODEL_DIR): {why}')
+        pytest.skip(f'no yolox_nano.onnx and pose/movenet_lightning.onnx installed (looked in '
+                    f'{", ".join(str(d) for d in model_search_dirs())}; put ../shared next to the checkout or '
+                    f'set VSS_MODEL_DIR): {why}')

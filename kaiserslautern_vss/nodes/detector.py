@@ -31,8 +31,9 @@ from visualization_msgs.msg import MarkerArray
 from kaiserslautern_vss.behaviour.messages import encode_behaviour
 from kaiserslautern_vss.behaviour.model_status import (behaviour_info_json, model_less_warning, pose_model_problem,
                                                        resolve_pose_model_path)
+from kaiserslautern_vss.behaviour.pose_estimator import PoseModelError
+from kaiserslautern_vss.behaviour.stage import BehaviourStage, load_pose_estimator
 from kaiserslautern_vss.behaviour.types import BehaviourAnalyzer, BehaviourSettings
-
 from kaiserslautern_vss.detection.factory import create_detector_pool
 from kaiserslautern_vss.detection.grade import detector_info_json
 from kaiserslautern_vss.detection.motion import MotionGateSettings
@@ -97,8 +98,6 @@ class DetectorNode(Node):
 
     def _start_behaviour(self, params: Mapping[str, Any]) -> None:
         """The behaviour stage, with the pose model when found, and its outputs."""
-        from kaiserslautern_vss.behaviour.pose_estimator import PoseModelError
-        from kaiserslautern_vss.behaviour.stage import BehaviourStage, load_pose_estimator
         problem = pose_model_problem(params['pose_model_path'], params['require_pose_model'])
         self.pose_model = resolve_pose_model_path(params['pose_model_path'])
         try:

@@ -1,8 +1,9 @@
 """Operator console node: anonymised topics in, the Leitstelle web console (HTTPS) out.
 
 Subscribes ONLY ``/vss/<cam>/image_anonymized/compressed``, ``/vss/<cam>/detections``,
-``/vss/<cam>/behaviour``, ``/vss/<cam>/skeletons`` and ``/vss/events`` (serialized; decoded when a browser looks), and calls the event
-manager's ``/vss/<cam>/trigger_recording`` service for manual triggers. Never
+``/vss/<cam>/behaviour``, ``/vss/<cam>/skeletons`` and ``/vss/events`` (serialized; decoded
+when a browser looks), and calls the event manager's ``/vss/<cam>/trigger_recording``
+service for manual triggers. Never
 ``image_raw``: :data:`SUBSCRIBED_PER_CAMERA` is the whole list, and a test checks the
 node's subscriptions in the ROS graph. The camera topics are subscribed only while a
 browser watches the live view (and ``WATCH_GRACE_S`` after), so ten camera streams cost

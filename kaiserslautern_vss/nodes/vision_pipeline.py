@@ -5,10 +5,11 @@
 
 The nodes keep their names, parameters and diagnostics (config/*.yaml sections work as they
 are); what changes is how frames travel: camera -> detection scheduler -> masking ->
-behaviour (poses on the tracked persons) -> publish, handed on in memory (kaiserslautern_vss.pipeline.vision), like ROS 2 composition with
-intra-process hand-off. Nothing from the bus reaches the privacy stage, so another local
-process cannot unmask a frame, and unmasked frames are on the bus only behind the camera
-driver's commissioning switch ``publish_raw``. Cameras served by the privacy node without a
+behaviour (poses on the tracked persons) -> publish, handed on in memory
+(kaiserslautern_vss.pipeline.vision), like ROS 2 composition with intra-process hand-off.
+Nothing from the bus reaches the privacy stage, so another local process cannot unmask a
+frame, and unmasked frames are on the bus only behind the camera driver's commissioning
+switch ``publish_raw``. Cameras served by the privacy node without a
 driver here are read from ``/vss/<cam>/image_raw`` (replays).
 
 The process ends with status 0 once every hosted camera's finite source has ended and the
