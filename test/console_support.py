@@ -103,6 +103,9 @@ FIGURE = ((.5, .08), (.45, .06), (.55, .06), (.4, .08), (.6, .08), (.3, .22), (.
           (.15, .52), (.85, .52), (.38, .55), (.62, .55), (.38, .76), (.62, .76), (.38, .97), (.62, .97))
 #: the cue the drawn scene scores (track 1, the figure in the first lane)
 SCENE_CUE = Cue(PERSON_DOWN, 0.87, (1,), {'box_aspect_change': 1.9, 'seconds_down': 1.2})
+#: what the incident recorded with ``behaviour`` says fired it
+SCENE_INCIDENT_CUES = [{'rule': 'person_down_square', 'kind': PERSON_DOWN, 'score': 0.87, 'track_ids': [1],
+                        'evidence': {'box_aspect_change': 1.9, 'seconds_down': 1.2}}]
 
 
 def behaviour_cdrs(stamp_ns: int, boxes: Boxes, camera: str = 'cam01') -> tuple[bytes, bytes]:
@@ -116,9 +119,12 @@ def behaviour_cdrs(stamp_ns: int, boxes: Boxes, camera: str = 'cam01') -> tuple[
             serialize_message(skeleton_markers(poses, header)))
 
 
-def event_cdr(update: IncidentUpdate) -> bytes:
+def event_cdr(update: IncidentUpdate, cues: list[dict] | None = None) -> bytes:
+    """The serialized /vss/events message; with ``cues`` as a behaviour rule publishes it (the
+    cues that made it fire)."""
     store = vss_typestore()
-    return store.serialize_cdr(store.types['std_msgs/msg/String'](data=update.to_json()), 'std_msgs/msg/String')
+    text = update.to_json() if cues is None else json.dumps({**json.loads(update.to_json()), 'cues': cues})
+    return store.serialize_cdr(store.types['std_msgs/msg/String'](data=text), 'std_msgs/msg/String')
 
 
 def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01', rule: str = 'zone_intrusion',
@@ -152,7 +158,7 @@ def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01'
                 incident.ended_ns = incident.updated_ns = end_ns
             update = IncidentUpdate('start' if stamp == trigger_ns else 'end', incident)
             recorder.on_incident(update, stamp)
-            recorder.on_message(camera, EVENTS, stamp, event_cdr(update))
+            recorder.on_message(camera, EVENTS, stamp, event_cdr(update, SCENE_INCIDENT_CUES if behaviour else None))
         image, boxes = scene(index, width, height)
         if frames is not None:
             image = frames(index)

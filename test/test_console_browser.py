@@ -7,7 +7,6 @@ docs/console_*.png (small PNGs for the README).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -16,8 +15,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-from rclpy.serialization import serialize_message
-from std_msgs.msg import String
 
 from console_support import (PASSWORD, SCENE_CUE, T0, behaviour_cdrs, console_settings, detections_cdr, event_cdr,
                              jpeg_cdr, record_incident, running_console, scene, totp_code)
@@ -166,7 +163,7 @@ def test_alert_arrives_within_a_second_and_is_acknowledged(site, browser):
     running.console.live.on_event(event_cdr(IncidentUpdate('start', incident)))
     fight = Incident(id='e5' * 16, rule='assault_square', camera='cam01', kind='assault', started_ns=T0,
                      updated_ns=T0)
-    running.console.live.on_event(_with_cues(IncidentUpdate('start', fight), [{
+    running.console.live.on_event(event_cdr(IncidentUpdate('start', fight), [{
         'rule': 'assault_square', 'kind': 'assault', 'score': 0.91, 'track_ids': [3, 7],
         'evidence': {'limb_speed_heights_per_s': 3.1, 'contact_s': 1.2}}]))
     why = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#alert-e5e5e5e5 .alert-cues li.cue'))
@@ -186,11 +183,6 @@ def test_alert_arrives_within_a_second_and_is_acknowledged(site, browser):
     wait(browser, lambda: 'Quittiert von olga' in alert.find_element(By.CLASS_NAME, 'acked').text)
 
 
-def _with_cues(update: IncidentUpdate, cues: list[dict]) -> bytes:
-    """A serialized incident event as a behaviour rule publishes it: with the cues that made it fire."""
-    return serialize_message(String(data=json.dumps({**json.loads(update.to_json()), 'cues': cues})))
-
-
 def test_incident_plays_with_timeline_and_steps(site, browser):
     running, folder, tmp = site
     login(browser, running, 'olga')
@@ -203,6 +195,9 @@ def test_incident_plays_with_timeline_and_steps(site, browser):
     wait(browser, lambda: browser.execute_script(LIMBS_PAINTED.format(canvas='boxes')) > 50)  # recorded skeletons
     cues = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#frame-cues li.cue'))
     assert cues[0].text.startswith(f'Person am Boden (person_down) {SCENE_CUE.score:.2f}')
+    fired = browser.find_elements(By.CSS_SELECTOR, '#incident-cues li.cue')  # why the incident was recorded
+    assert [item.text for item in fired] == ['Person am Boden (person_down) 0.87 · Personen #1 · '
+                                             'box_aspect_change 1.9, seconds_down 1.2']
     browser.find_element(By.ID, 'play').click()
     wait(browser, lambda: int(clock.text.split()[1]) >= 10)
     browser.find_element(By.ID, 'play').click()  # pause
