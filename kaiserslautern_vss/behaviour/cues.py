@@ -57,7 +57,7 @@ FLEE_CONTEXT_S, FLEE_CONTEXT_HEIGHTS = 5.0, 3.0
 #: onlookers: others within this range (body heights) closing in on the pair by ``CONVERGE``
 ONLOOKER_HEIGHTS, CONVERGE_HEIGHTS = 3.0, 0.3
 #: what the pose's strikes, one going down and each converging onlooker (at most two) add
-STRIKE_WEIGHT, DOWN_WEIGHT, ONLOOKER_WEIGHT = 0.3, 0.2, 0.1
+STRIKE_WEIGHT, DOWN_WEIGHT, ONLOOKER_WEIGHT = 0.5, 0.5, 0.2
 #: a person with nobody near scores at most this share (waving, dancing alone)
 LONE_PERSON_FACTOR = 0.5
 #: most track ids a cue names
@@ -146,7 +146,8 @@ def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Det
     for group in people_groups(detections, settings.near_heights):
         members = [present[int(detections.track_ids[i])] for i in group
                    if int(detections.track_ids[i]) in present]
-        share = motion.share([detections.boxes[i] for i in group])
+        share = motion.share([detections.boxes[i] for i in group]) if not any(
+            motion.at_side_edge(detections.boxes[i]) for i in group) else 0.0
         agitation = _clip(share / settings.agitation_share)
         limbs = [speed for track in members for _, speed in track.limb_speeds(settings.assault_window_s)]
         limb_speed = _second_fastest(limbs)
@@ -154,8 +155,8 @@ def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Det
         down = any(collapsed(track) for track in members)
         onlookers = _onlookers(members, [t for t in present.values() if t not in members],
                                settings.assault_window_s) if members else 0
-        score = _clip(agitation + STRIKE_WEIGHT * strikes + DOWN_WEIGHT * down
-                      + ONLOOKER_WEIGHT * min(onlookers, 2))
+        score = _clip(agitation * (1.0 + STRIKE_WEIGHT * strikes + DOWN_WEIGHT * down
+                                   + ONLOOKER_WEIGHT * min(onlookers, 2)))
         score *= 1.0 if len(group) > 1 else LONE_PERSON_FACTOR
         if score > best.score:
             best = Cue(ASSAULT, score, tuple(t.track_id for t in members)[:MAX_TRACKS], {

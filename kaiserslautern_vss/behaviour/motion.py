@@ -26,6 +26,8 @@ CHANGE_LEVEL = 25
 #: the ring around a person: this many body heights to each side, half of it above and a
 #: fifth of it below (the feet)
 SURROUND_HEIGHTS = 0.5
+#: a box this close to the left or right image edge (share of the width) is cut by it
+EDGE_SHARE = 0.01
 _KEEP_S = 1.0
 
 
@@ -65,6 +67,14 @@ class UnexplainedMotion:
             self._free = free
         self._frames.append((stamp_s, grey, boxes))
         self._scale = scale
+
+    def at_side_edge(self, box: np.ndarray) -> bool:
+        """The box touches the left or right image edge: a person cut by the frame moves outside
+        their visible box."""
+        if self._free is None:
+            return False
+        width = self._free.shape[1] / self._scale
+        return bool(box[0] <= EDGE_SHARE * width or box[2] >= (1 - EDGE_SHARE) * width)
 
     def share(self, boxes: Sequence[np.ndarray]) -> float:
         """Changed pixels in the ring around ``boxes`` (one group of people) that no box of now or

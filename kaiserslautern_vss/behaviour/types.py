@@ -83,7 +83,7 @@ class BehaviourSettings:
     near_heights: float = 1.0
     #: unexplained motion around a group (changed pixels outside every box, per pixel of the
     #: group's box area, over 0.2 s) at which its agitation is full; half of it scores 0
-    agitation_share: float = 0.3
+    agitation_share: float = 0.8
     #: a wrist or ankle moving this fast relative to its own torso is a strike or kick
     strike_heights_per_s: float = 2.5
     #: the span over which contact and strikes are counted
