@@ -49,6 +49,17 @@ PARAMETERS = (
               minimum=0.1, maximum=600.0),
     ParamSpec('motion_hold_s', 1.0, 'Motion gating: keep inferring this long after the last motion '
               'while objects are tracked', minimum=0.0, maximum=60.0),
+    ParamSpec('behaviour', True, 'Estimate poses of tracked persons and score the behaviour cues (assault, '
+              'person_down, fleeing, vehicle_tampering) on the frame in memory; published on '
+              '/vss/<cam>/behaviour and /vss/<cam>/skeletons. Needs tracking'),
+    ParamSpec('pose_model_path', '', 'MoveNet SinglePose Lightning ONNX; empty: pose/movenet_lightning.onnx from '
+              'VSS_MODEL_DIR, ../shared/models or ~/.local/share/kaiserslautern_vss/models '
+              '(scripts/get_pose_model.sh). Without it only person_down and fleeing are scored, said on '
+              '/diagnostics and /vss/events'),
+    ParamSpec('pose_crops_per_frame', 4, 'Most person crops per camera frame that get a pose (chosen by cheap '
+              'box and track cues); each costs about 8 ms of one core', minimum=1, maximum=32),
+    ParamSpec('require_pose_model', False, 'Refuse to start without the pose model (site configurations: '
+              'assault and vehicle_tampering need it)'),
 )
 
 
