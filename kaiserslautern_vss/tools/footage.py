@@ -44,6 +44,7 @@ class Footage:
         self._limit_ns = int(max_seconds * 1e9) if max_seconds > 0 else None
         self.seconds = 0.0
         self.undecodable = 0
+        self._frame_s = 0.0  # how long a video frame lasts (a bag's messages are instants)
         self._bag = (path / 'metadata.yaml').is_file()
         if not self._bag and not path.is_file():
             raise FootageError(f'{path}: no such video file or rosbag2 folder')
@@ -54,18 +55,19 @@ class Footage:
         for frame in frames:
             if self._limit_ns is not None and frame.position_ns >= self._limit_ns:
                 return
+            self.seconds = frame.position_ns / 1e9 + self._frame_s
             yield frame
 
     def _video_frames(self) -> Iterator[FootageFrame]:
         source = VideoFileSource(self.path, realtime=False, max_width=self.max_width, max_height=self.max_height)
         try:
             source.open()
+            self._frame_s = 1.0 / source.fps
             while True:
                 try:
                     frame = source.read(timeout_s=1.0)
                 except EndOfStream:
                     return
-                self.seconds = (frame.sequence + 1) / source.fps
                 yield FootageFrame(VIDEO_CAMERA, round(frame.sequence * 1e9 / source.fps), frame.image)
         except SourceError as error:
             raise FootageError(str(error)) from error
@@ -98,9 +100,7 @@ class Footage:
                     except ImageConversionError:
                         self.undecodable += 1
                         continue
-                    position_ns = bag_ns - reader.start_time
-                    self.seconds = position_ns / 1e9
-                    yield FootageFrame(topic.camera, position_ns,
+                    yield FootageFrame(topic.camera, bag_ns - reader.start_time,
                                        fit_to_max_size(as_bgr(image), self.max_width, self.max_height))
         except (ReaderError, OSError) as error:
             raise FootageError(f'{self.path}: not a readable rosbag2: {error}') from error
