@@ -31,6 +31,8 @@ from kaiserslautern_vss.tools.footage import Footage
 
 #: a stamp after every incident's end: closes what is open when a source ends
 _END_OF_TIME_NS = 2**63 - 1
+#: longer than any frame's detection and behaviour analysis takes
+RESULT_TIMEOUT_S = 60.0
 
 
 class DryRunError(RuntimeError):
@@ -89,7 +91,7 @@ class _Pass:
     peak: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CUE_KINDS, 0.0))
     ended: list[Incident] = field(default_factory=list)
     failed_frames: int = 0
-    error: BaseException | None = None
+    error: Exception | None = None
     idle: dict[str, threading.Semaphore] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,7 +100,7 @@ class _Pass:
     def on_result(self, result: DetectionResult) -> None:
         try:
             self._judge(result)
-        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+        except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
             self.error = self.error or error
         finally:
             self.idle[result.camera_id].release()
@@ -140,13 +142,13 @@ class DryRun:
             for frame in footage.frames():
                 if not rates[frame.camera].keep(frame.position_ns):
                     continue
-                state.idle[frame.camera].acquire()  # its previous frame is judged: nothing is shed
+                _wait(state.idle[frame.camera], path)  # its previous frame is judged: nothing is shed
                 if state.error is not None:
                     break
                 scheduler.submit(frame.camera, frame.image, frame.position_ns / 1e9, frame.position_ns)
                 frames += 1
             for idle in state.idle.values():
-                idle.acquire()
+                _wait(idle, path)
         finally:
             scheduler.stop()
         if state.error is not None:
@@ -154,6 +156,11 @@ class DryRun:
         state.ended += [update.incident for update in state.engine.tick(_END_OF_TIME_NS)]
         return SourceResult(str(path), frames, footage.seconds, state.peak,
                             _incidents(state.ended, footage.seconds), state.failed_frames, footage.undecodable)
+
+
+def _wait(idle: threading.Semaphore, path: Path) -> None:
+    if not idle.acquire(timeout=RESULT_TIMEOUT_S):  # the inference worker died
+        raise DryRunError(f'{path}: no detection result within {RESULT_TIMEOUT_S:g} s')
 
 
 def _incidents(ended: Sequence[Incident], seconds: float) -> tuple[DryRunIncident, ...]:
