@@ -6,6 +6,8 @@ RECORDED_PER_CAMERA = {
     'image_anonymized/compressed': 'sensor_msgs/msg/CompressedImage',
     'detections': 'vision_msgs/msg/Detection2DArray',
     'camera_info': 'sensor_msgs/msg/CameraInfo',
+    'behaviour': 'std_msgs/msg/String',  # the cues (vss.behaviour/1), so a recording says why it was made
+    'skeletons': 'visualization_msgs/msg/MarkerArray',  # keypoints and limbs, no pixels
 }
 
 
