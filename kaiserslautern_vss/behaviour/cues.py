@@ -37,10 +37,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kaiserslautern_vss.behaviour.motion import UnexplainedMotion
 from kaiserslautern_vss.behaviour.tracks import (
     CameraTracks, PersonTrack, box_gap_in_heights, collapsed, near_vehicle)
 from kaiserslautern_vss.behaviour.types import (
     ASSAULT, FLEEING, PERSON_DOWN, VEHICLE_TAMPERING, BehaviourSettings, Cue)
+from kaiserslautern_vss.detection.types import Detections
 
 #: box height/width at or above which a person is upright, at or below which horizontal
 UPRIGHT_ASPECT, HORIZONTAL_ASPECT = 1.3, 0.9
@@ -54,6 +56,12 @@ LONE_RUN_SCORE = 0.5
 FLEE_CONTEXT_S, FLEE_CONTEXT_HEIGHTS = 5.0, 3.0
 #: onlookers: others within this range (body heights) closing in on the pair by ``CONVERGE``
 ONLOOKER_HEIGHTS, CONVERGE_HEIGHTS = 3.0, 0.3
+#: what the pose's strikes, one going down and each converging onlooker (at most two) add
+STRIKE_WEIGHT, DOWN_WEIGHT, ONLOOKER_WEIGHT = 0.5, 0.5, 0.2
+#: a person with nobody near scores at most this share (waving, dancing alone)
+LONE_PERSON_FACTOR = 0.5
+#: most track ids a cue names
+MAX_TRACKS = 16
 #: how many strike readings in the window make tampering certain
 TAMPER_STRIKES = 3
 
@@ -94,32 +102,33 @@ def _second_fastest(speeds: list[float]) -> float:
     return sorted(speeds)[-2] if len(speeds) >= 2 else 0.0
 
 
-@dataclass
-class _PairMeasure:
-    contact: float
-    limb_speed: float
-    strikes: int
+def people_groups(detections: Detections, near_heights: float) -> list[list[int]]:
+    """Indices of the frame's person detections, grouped: two people within ``near_heights``
+    body heights of each other (box gap plus foot-line difference) are in one group."""
+    people = [i for i, label in enumerate(detections.labels) if label == 'person']
+    boxes = detections.boxes
+    parent = {i: i for i in people}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for n, i in enumerate(people):
+        for j in people[n + 1:]:
+            height = (boxes[i, 3] - boxes[i, 1] + boxes[j, 3] - boxes[j, 1]) / 2
+            if box_gap_in_heights(boxes[i], boxes[j], max(float(height), 1.0)) <= near_heights:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in people:
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
 
 
-def _pair_measure(a: PersonTrack, b: PersonTrack, stamp_s: float,
-                  settings: BehaviourSettings) -> _PairMeasure:
-    start = stamp_s - settings.assault_window_s
-    b_boxes = {o.stamp_s: o.box for o in b.since(start)}
-    height = (a.body_height() + b.body_height()) / 2
-    together = [box_gap_in_heights(o.box, b_boxes[o.stamp_s], height)
-                for o in a.since(start) if o.stamp_s in b_boxes]
-    span = len({o.stamp_s for o in a.since(start)} | set(b_boxes))
-    contact = sum(gap <= settings.contact_heights for gap in together) / max(span, 1)
-    limbs = [speed for _, speed in a.limb_speeds(settings.assault_window_s)
-             + b.limb_speeds(settings.assault_window_s)]
-    return _PairMeasure(contact, _second_fastest(limbs),
-                        sum(speed >= settings.strike_heights_per_s for speed in limbs))
-
-
-def _onlookers(pair: tuple[PersonTrack, PersonTrack], others: list[PersonTrack], window_s: float) -> int:
-    """Others within reach of the pair who came closer to it over the window."""
-    centre = (pair[0].latest.centre + pair[1].latest.centre) / 2
-    height = (pair[0].body_height() + pair[1].body_height()) / 2
+def _onlookers(group: list[PersonTrack], others: list[PersonTrack], window_s: float) -> int:
+    """Others within reach of the group who came closer to it over the window."""
+    centre = np.mean([t.latest.centre for t in group], axis=0)
+    height = float(np.mean([t.body_height() for t in group]))
     count = 0
     for other in others:
         then = other.since(other.latest.stamp_s - window_s)[0]
@@ -129,26 +138,32 @@ def _onlookers(pair: tuple[PersonTrack, PersonTrack], others: list[PersonTrack],
     return count
 
 
-def assault_cue(tracks: CameraTracks, stamp_s: float, settings: BehaviourSettings) -> Cue:
-    present = tracks.present(stamp_s)
+def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Detections, stamp_s: float,
+                settings: BehaviourSettings) -> Cue:
+    """The most agitated group of people on the frame (see the module docstring)."""
     best = _no_cue(ASSAULT)
-    for i, a in enumerate(present):
-        for b in present[i + 1:]:
-            if box_gap_in_heights(a.latest.box, b.latest.box,
-                                  (a.body_height() + b.body_height()) / 2) > settings.near_heights:
-                continue
-            measure = _pair_measure(a, b, stamp_s, settings)
-            strike = settings.strike_heights_per_s
-            motion = _ramp(measure.limb_speed, 0.6 * strike, 1.4 * strike)
-            down = any(collapsed(t) for t in (a, b))
-            onlookers = _onlookers((a, b), [t for t in present if t is not a and t is not b],
-                                   settings.assault_window_s)
-            score = measure.contact * _clip(motion + 0.25 * down + 0.1 * min(onlookers, 2))
-            if score > best.score:
-                best = Cue(ASSAULT, score, (a.track_id, b.track_id), {
-                    'contact_share': measure.contact, 'limb_speed_heights_per_s': measure.limb_speed,
-                    'strikes': float(measure.strikes), 'one_going_down': float(down),
-                    'onlookers_converging': float(onlookers)})
+    present = {t.track_id: t for t in tracks.present(stamp_s)}
+    for group in people_groups(detections, settings.near_heights):
+        members = [present[int(detections.track_ids[i])] for i in group
+                   if int(detections.track_ids[i]) in present]
+        share = motion.share([detections.boxes[i] for i in group]) if not any(
+            motion.at_side_edge(detections.boxes[i]) for i in group) else 0.0
+        agitation = _clip(share / settings.agitation_share)
+        limbs = [speed for track in members for _, speed in track.limb_speeds(settings.assault_window_s)]
+        limb_speed = _second_fastest(limbs)
+        strikes = _ramp(limb_speed, settings.strike_heights_per_s, 2 * settings.strike_heights_per_s)
+        down = any(collapsed(track) for track in members)
+        onlookers = _onlookers(members, [t for t in present.values() if t not in members],
+                               settings.assault_window_s) if members else 0
+        score = _clip(agitation * (1.0 + STRIKE_WEIGHT * strikes + DOWN_WEIGHT * down
+                                   + ONLOOKER_WEIGHT * min(onlookers, 2)))
+        score *= 1.0 if len(group) > 1 else LONE_PERSON_FACTOR
+        if score > best.score:
+            best = Cue(ASSAULT, score, tuple(t.track_id for t in members)[:MAX_TRACKS], {
+                'unexplained_motion_share': share, 'people': float(len(group)),
+                'limb_speed_heights_per_s': limb_speed,
+                'strikes': float(sum(speed >= settings.strike_heights_per_s for speed in limbs)),
+                'one_going_down': float(down), 'onlookers_converging': float(onlookers)})
     return best
 
 

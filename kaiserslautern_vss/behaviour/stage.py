@@ -14,9 +14,10 @@ import numpy as np
 
 from kaiserslautern_vss.behaviour.cues import (
     FleeingCue, PersonDownCue, assault_cue, vehicle_tampering_cue)
+from kaiserslautern_vss.behaviour.motion import UnexplainedMotion
 from kaiserslautern_vss.behaviour.pose_estimator import PoseEstimator, load_pose_estimator
 from kaiserslautern_vss.behaviour.selection import select_for_pose
-from kaiserslautern_vss.behaviour.tracks import CameraTracks
+from kaiserslautern_vss.behaviour.tracks import VEHICLE_LABELS, CameraTracks
 from kaiserslautern_vss.behaviour.types import CUE_KINDS, BehaviourResult, BehaviourSettings, Cue, Pose
 from kaiserslautern_vss.detection.types import Detections
 
@@ -26,6 +27,7 @@ __all__ = ['BehaviourStage', 'load_pose_estimator']
 @dataclass
 class _Camera:
     tracks: CameraTracks
+    motion: UnexplainedMotion = field(default_factory=UnexplainedMotion)
     person_down: PersonDownCue = field(default_factory=PersonDownCue)
     fleeing: FleeingCue = field(default_factory=FleeingCue)
     last_stamp_s: float = -np.inf
@@ -56,12 +58,15 @@ class BehaviourStage:
         camera = self._camera(camera_id, stamp_s)
         settings, tracks = self._settings, camera.tracks
         tracks.update(detections, {}, stamp_s)
+        if self._pose is not None:
+            explained = [label == 'person' or label in VEHICLE_LABELS for label in detections.labels]
+            camera.motion.update(image, stamp_s, detections.boxes[explained])
         poses = self._estimate_poses(tracks, image, stamp_s)
 
         down = camera.person_down.evaluate(tracks, stamp_s, settings)
         cues: dict[str, Cue] = {down.kind: down}
         if self._pose is not None:
-            for cue in (assault_cue(tracks, stamp_s, settings),
+            for cue in (assault_cue(tracks, camera.motion, detections, stamp_s, settings),
                         vehicle_tampering_cue(tracks, stamp_s, settings)):
                 cues[cue.kind] = cue
         for cue in cues.values():

@@ -81,6 +81,9 @@ class BehaviourSettings:
     contact_heights: float = 0.35
     #: people this close to another get poses (after those in contact)
     near_heights: float = 1.0
+    #: unexplained motion around a group (changed pixels outside every box, per pixel of the
+    #: group's box area, over 0.2 s) at which its agitation is full; half of it scores 0
+    agitation_share: float = 0.8
     #: a wrist or ankle moving this fast relative to its own torso is a strike or kick
     strike_heights_per_s: float = 2.5
     #: the span over which contact and strikes are counted
@@ -100,7 +103,7 @@ class BehaviourSettings:
         if self.pose_crops_per_frame < 0:
             raise ValueError(f'pose_crops_per_frame must be >= 0, got {self.pose_crops_per_frame}')
         for name in ('history_s', 'contact_heights', 'near_heights', 'strike_heights_per_s',
-                     'assault_window_s', 'run_heights_per_s', 'fall_s', 'lying_still_s',
+                     'assault_window_s', 'agitation_share', 'run_heights_per_s', 'fall_s', 'lying_still_s',
                      'stationary_vehicle_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')

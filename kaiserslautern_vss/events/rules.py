@@ -4,8 +4,10 @@ A rule looks at one camera's detections and names the objects that violate it (a
 selection means "condition false"). The :class:`RuleEngine` turns those conditions into
 incident lifecycles with hysteresis, cooldown and merging. Kinds: ``zone_intrusion``,
 ``crowding``, ``loitering``, ``line_crossing``, ``object_left_behind``, and ``camera_event``
-for the cameras' own events arriving as alarms (see :data:`RULE_PARSERS` and each rule class
-for its fields).
+for the cameras' own events arriving as alarms, and the behaviour kinds ``assault``,
+``person_down``, ``fleeing``, ``vehicle_tampering`` fired by the behaviour stage's cues
+(:mod:`~kaiserslautern_vss.events.behaviour_rules`; see :data:`RULE_PARSERS` and each rule
+class for its fields).
 
 Merging: there is at most one open incident per camera. A rule (or a manual trigger)
 that fires while another incident is open on the same camera joins that incident as an
@@ -30,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import yaml
 
+from kaiserslautern_vss.behaviour.types import Cue
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError, foot_points
@@ -110,6 +113,14 @@ class Rule(ABC):
     @property
     def camera(self) -> str:
         return self.settings.camera
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras the rule watches; () for every camera (kinds with a camera list)."""
+        return (self.settings.camera,)
+
+    def applies_to(self, camera: str) -> bool:
+        return not self.cameras or camera in self.cameras
 
     @abstractmethod
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
@@ -345,6 +356,9 @@ class _Fields:
         self.problems.append(f'rule {self.rule!r}: field {key!r}: {problem}')
         return stand_in
 
+    def given(self, key: str) -> bool:
+        return key in self._config
+
     def raw(self, key: str, default: Any = _REQUIRED) -> Any:
         """The value, the default, or _REQUIRED when a required field is missing (a problem)."""
         self._used.add(key)
@@ -397,11 +411,28 @@ class _Fields:
             self.problem(key, problem)
 
     def settings(self, default_classes: Sequence[str] = ('person',)) -> RuleSettings:
+        """The fields of a rule on one camera: ``camera`` and ``classes`` besides the common ones."""
         name = self.string('name')
         camera = self.string('camera')
         if camera:
             self._refer('camera', self._references.camera, camera)
-        classes = self.class_names('classes', default_classes)
+        return self.common_settings(name, camera, self.class_names('classes', default_classes))
+
+    def camera_list(self, key: str) -> tuple[str, ...]:
+        """Camera ids, each checked against the site's; omitted: () = every camera."""
+        cameras = self.strings(key, [])
+        if cameras is None:
+            return ()
+        if not cameras and key in self._config:
+            return self.problem(key, 'must not be empty (omit it for every camera)', ())
+        for camera in sorted(set(cameras)):
+            if cameras.count(camera) > 1:
+                self.problem(key, f'lists {camera!r} twice')
+            self._refer(key, self._references.camera, camera)
+        return tuple(dict.fromkeys(cameras))
+
+    def common_settings(self, name: str, camera: str, classes: frozenset[str]) -> RuleSettings:
+        """Time windows, time zone and minimum duration, which every rule kind has."""
         windows = []
         for text in self.strings('time_windows', []) or []:
             try:
@@ -587,7 +618,8 @@ class RuleEngine:
         self._cooldown_ns = int(cooldown_s * 1e9)
         self._manual_ns = int(manual_duration_s * 1e9)
         self._new_id = new_id
-        self._conditions = {rule.name: _Condition() for rule in self.rules}
+        self._conditions: dict[tuple[str, str], _Condition] = {}  # (rule, camera)
+        self._latest_detections: dict[str, Detections] = {}  # camera -> where its tracks stand
         self._open: dict[str, Incident] = {}
         self._active_until_ns: dict[str, int] = {}
         self._cooldown_until_ns: dict[tuple[str, str], int] = {}
@@ -599,15 +631,37 @@ class RuleEngine:
     def update(self, camera: str, stamp_ns: int, detections: Detections) -> list[IncidentUpdate]:
         """Apply the camera's rules to one frame's detections."""
         updates = self._expire(stamp_ns, [camera])
+        self._latest_detections[camera] = detections
         for rule in self.rules:
-            if rule.camera != camera:
+            if not rule.applies_to(camera):
                 continue
             violating = rule.violating(stamp_ns, detections)
             if not rule.settings.active_at(stamp_ns):
                 continue
-            if self._debounced(rule, stamp_ns, len(violating) > 0):
+            if self._debounced(rule, camera, stamp_ns, len(violating) > 0):
                 updates += self._fire(camera, rule.name, rule.kind, stamp_ns, violating,
                                       reason=f'{rule.kind} {rule.name}')
+        return updates
+
+    def behaviour(self, camera: str, stamp_ns: int, cues: Sequence[Cue]) -> list[IncidentUpdate]:
+        """Apply the camera's behaviour rules to one frame's cues (the behaviour stage's scores).
+
+        A rule's condition holds while a cue of its kind reaches the rule's threshold (with one
+        of the cue's tracks in the rule's zone, placed by the camera's latest detections); it is
+        debounced like every condition, and the incident keeps the cue's peak score and evidence.
+        """
+        updates = self._expire(stamp_ns, [camera])
+        placed = self._latest_detections.get(camera, Detections.empty())
+        for rule in self.rules:
+            if not isinstance(rule, behaviour_rules.BehaviourRule) or not rule.applies_to(camera):
+                continue
+            found = rule.match(cues, placed)
+            if not rule.settings.active_at(stamp_ns):
+                continue
+            if self._debounced(rule, camera, stamp_ns, found is not None):
+                cue, involved = found
+                updates += self._fire(camera, rule.name, rule.kind, stamp_ns, involved,
+                                      reason=f'{rule.kind} {rule.name}', cue=cue)
         return updates
 
     def trigger(self, camera: str, stamp_ns: int, source: str, reason: str,
@@ -629,7 +683,7 @@ class RuleEngine:
         whose event types include it and is otherwise ignored. Without such rules every alarm
         opens an incident (alarm panels, door contacts).
         """
-        rules = [rule for rule in self.rules if rule.camera == camera and isinstance(rule, CameraEventRule)]
+        rules = [rule for rule in self.rules if rule.applies_to(camera) and isinstance(rule, CameraEventRule)]
         if not rules:
             return self.trigger(camera, stamp_ns, source='alarm', reason=reason)
         updates = self._expire(stamp_ns, [camera])
@@ -645,18 +699,18 @@ class RuleEngine:
         """End incidents whose hold expired, also on cameras that sent nothing since."""
         return self._expire(stamp_ns, list(self._open))
 
-    def _debounced(self, rule: Rule, stamp_ns: int, is_true: bool) -> bool:
+    def _debounced(self, rule: Rule, camera: str, stamp_ns: int, is_true: bool) -> bool:
         """Condition true for at least ``min_duration_s`` (gaps up to end_hold_s allowed)."""
-        state = self._conditions[rule.name]
         if not is_true:
             return False
+        state = self._conditions.setdefault((rule.name, camera), _Condition())
         if state.last_true_ns is None or stamp_ns - state.last_true_ns > self._hold_ns:
             state.onset_ns = stamp_ns
         state.last_true_ns = stamp_ns
         return stamp_ns - state.onset_ns >= int(rule.settings.min_duration_s * 1e9)
 
     def _fire(self, camera: str, rule: str, kind: str, stamp_ns: int, violating: Detections,
-              reason: str, active_until_ns: int | None = None) -> list[IncidentUpdate]:
+              reason: str, active_until_ns: int | None = None, cue: Cue | None = None) -> list[IncidentUpdate]:
         until = stamp_ns + self._hold_ns if active_until_ns is None else active_until_ns
         incident = self._open.get(camera)
         if incident is None:
@@ -666,10 +720,14 @@ class RuleEngine:
                                 started_ns=stamp_ns, updated_ns=stamp_ns,
                                 rules=[rule], reasons=[reason])
             incident.add_objects(stamp_ns, violating)
+            if cue is not None:
+                incident.add_cue(rule, cue, stamp_ns)
             self._open[camera] = incident
             self._active_until_ns[camera] = until
             return [IncidentUpdate('start', incident)]
         changed = incident.add_objects(stamp_ns, violating)
+        if cue is not None:
+            changed |= incident.add_cue(rule, cue, stamp_ns)
         if rule not in incident.rules:
             incident.rules.append(rule)
             changed = True
@@ -711,3 +769,7 @@ def read_rule_configs(path: Path) -> Any:
 def load_rules_file(path: Path) -> list[Rule]:
     """The rules of a YAML file holding ``rules: [...]``."""
     return parse_rules(read_rule_configs(path))
+
+
+# The behaviour kinds build on Rule and _Fields above and add their parsers to RULE_PARSERS.
+from kaiserslautern_vss.events import behaviour_rules  # noqa: E402

@@ -36,11 +36,10 @@ from kaiserslautern_vss.behaviour.stage import BehaviourStage, load_pose_estimat
 from kaiserslautern_vss.behaviour.types import BehaviourAnalyzer, BehaviourSettings
 from kaiserslautern_vss.detection.factory import create_detector_pool
 from kaiserslautern_vss.detection.grade import detector_info_json
-from kaiserslautern_vss.detection.motion import MotionGateSettings
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError
-from kaiserslautern_vss.detection.scheduler import DetectionScheduler, SchedulerSettings, default_session_count
+from kaiserslautern_vss.detection.scheduler import DetectionScheduler, default_session_count
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings
+from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings, scheduler_settings
 from kaiserslautern_vss.pipeline.vision import CameraCounts, PipelineOutput
 from kaiserslautern_vss.privacy.detection_validation import detector_labels
 from kaiserslautern_vss.ros import qos
@@ -83,10 +82,7 @@ class DetectorNode(Node):
             camera_id: self.create_publisher(Detection2DArray, camera_topic(camera_id, 'detections'),
                                              qos.RELIABLE)
             for camera_id in params['cameras']}
-        self.scheduler_settings = SchedulerSettings(
-            batch_size=params['batch_size'], motion_gating=params['motion_gating'],
-            motion=MotionGateSettings(forced_refresh_s=params['forced_refresh_s']),
-            motion_hold_s=params['motion_hold_s'], tracking=params['tracking'])
+        self.scheduler_settings = scheduler_settings(params)
         self.scheduler: DetectionScheduler | None = None
         self.pipeline_counts: Callable[[], Mapping[str, CameraCounts]] | None = None
         self.previous_published: dict[str, tuple[int, float]] = {}

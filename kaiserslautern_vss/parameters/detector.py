@@ -12,6 +12,7 @@ from kaiserslautern_vss.paths import resolve_model_path
 
 if TYPE_CHECKING:
     from kaiserslautern_vss.detection.onnx_detector import DetectorSettings
+    from kaiserslautern_vss.detection.scheduler import SchedulerSettings
 
 PARAMETERS = (
     CAMERAS,
@@ -78,3 +79,14 @@ def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
         nms_iou=values['nms_iou'],
         class_allowlist=tuple(values['class_allowlist']),
         class_thresholds=parse_class_thresholds(values['class_thresholds']))
+
+
+def scheduler_settings(values: Mapping[str, Any]) -> SchedulerSettings:
+    """Batching, motion gating and tracking from validated parameter values (the vision pipeline
+    and vss-incidents alike)."""
+    from kaiserslautern_vss.detection.motion import MotionGateSettings
+    from kaiserslautern_vss.detection.scheduler import SchedulerSettings
+    return SchedulerSettings(
+        batch_size=values['batch_size'], motion_gating=values['motion_gating'],
+        motion=MotionGateSettings(forced_refresh_s=values['forced_refresh_s']),
+        motion_hold_s=values['motion_hold_s'], tracking=values['tracking'])
