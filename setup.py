@@ -22,6 +22,7 @@ TOOLS = {
     'vss-replay': 'kaiserslautern_vss.tools.replay:main',
     'vss-bag-from-video': 'kaiserslautern_vss.tools.bag_from_video:main',
     'vss-privacy-report': 'kaiserslautern_vss.tools.privacy_report:main',
+    'vss-incidents': 'kaiserslautern_vss.tools.incidents:main',
 }
 
 setup(

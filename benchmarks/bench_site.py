@@ -1,7 +1,7 @@
 """The site graph as it runs on site: ten cameras, the site config, vss-bringup.
 
     source scripts/vss_env.sh && python benchmarks/bench_site.py [--rates 5,10]
-        [--warmup-s 10] [--measure-s 30] [--config config/site_rathausvorplatz.yaml]
+        [--warmup-s 10] [--measure-s 30] [--config config/site_rathausvorplatz.yaml] [--no-behaviour]
 
 For each camera rate, ``vss-bringup`` starts the site config's graph with every camera
 replaced (``--set`` overrides) by vtest.avi looping in real time, ``max_rate_hz`` = the
@@ -16,6 +16,9 @@ camera has delivered a frame, the graph warms up, then one window is measured:
 - CPU ms per anonymised frame per process kind and in total (psutil over vss-bringup and
   its processes), and its ratio to a bare ONNX Runtime YOLOX-Nano loop (letterbox + run,
   one thread) measured in this run before and after the graphs;
+- the behaviour stage (poses and cues, on as the site config says; ``--no-behaviour`` turns
+  it off for comparison): the inference workers' CPU time in it, from the detector's
+  diagnostics counters, per anonymised frame and as a share of the whole graph's CPU;
 - peak RSS of the whole graph (sum over its processes, sampled) and PSS at the end;
 - the event manager's pre-event buffers (its diagnostics) and what ten cameras x
   ``pre_event_s`` take at the JPEG sizes observed.
@@ -35,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -60,6 +63,8 @@ RSS_SAMPLE_PERIOD_S = 0.5
 #: that is max_rate_hz at work)
 LOSS_WORDS = frozenset({'fail', 'failed', 'failures', 'shed', 'dropped', 'rejected', 'malformed', 'late'})
 FAIL_CLOSED = 'fail_closed'
+#: the detector's per-camera counters of the behaviour stage (nodes/detector.py)
+BEHAVIOUR_CPU_MS, BEHAVIOUR_ANALYSED = 'behaviour_cpu_ms', 'behaviour_analysed'
 NS = 1_000_000_000
 
 
@@ -84,6 +89,7 @@ class SiteRun:
     pss: int = 0
     buffer_bytes: int | None = None  # event manager diagnostics
     pre_event_s: float = 0.0
+    behaviour: Counter = field(default_factory=Counter)  # BEHAVIOUR_* counter -> growth over the window
 
     @property
     def delivered(self) -> int:
@@ -96,6 +102,11 @@ class SiteRun:
     def cpu_ms_per_frame(self, kind: str | None = None) -> float:
         cpu = sum(self.cpu_s.values()) if kind is None else self.cpu_s[kind]
         return 1e3 * cpu / max(1, self.delivered)
+
+    @property
+    def behaviour_share(self) -> float:
+        """The behaviour stage's part of the whole graph's CPU time."""
+        return self.behaviour[BEHAVIOUR_CPU_MS] / 1e3 / max(1e-9, sum(self.cpu_s.values()))
 
 
 # --- the observer (its own process: its CPU is not the graph's, nor the bench's) ------------
@@ -145,14 +156,16 @@ def observe(cameras: list[str], control, results) -> None:
 
 # --- the graph --------------------------------------------------------------------------------
 
-def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path) -> list[str]:
+def site_overrides(config: Path, video: Path, rate_hz: float, tmp: Path, behaviour: bool) -> list[str]:
     """``vss-bringup --set`` arguments: cameras -> ``video`` looping at ``rate_hz``; keys and
-    the alert queue in ``tmp``, no alert broker."""
+    the alert queue in ``tmp``, no alert broker; the behaviour stage off unless ``behaviour``."""
     assignments = []
     for spec in load_graph(config):
         if spec.executable == 'camera_driver':
             values = dict(url=str(video), loop=True, realtime=True, max_rate_hz=rate_hz,
                           username="''", password_env="''", password_file="''")
+        elif spec.executable == 'detector' and not behaviour:
+            values = dict(behaviour=False, require_pose_model=False)
         else:  # empty strings quoted, as on a command line
             values = {name: "''" if value == '' else value for name, value in local_service_values(spec, tmp).items()}
         assignments += [f'--set={spec.fqn}.{name}={value}' for name, value in values.items()
@@ -201,38 +214,62 @@ def total_memory(processes: Iterable[psutil.Process], kind: str) -> int:
     return total
 
 
-def counter_deltas(diagnostics: list[tuple[int, str, dict[str, str]]], start_ns: int,
-                   end_ns: int) -> tuple[Counter, int | None]:
-    """Loss counters (``LOSS_WORDS``) summed over statuses, as they grew during the window;
-    and the latest pre-event buffer bytes the event manager reported."""
+Diagnostics = list[tuple[int, str, dict[str, str]]]
+
+
+def _is_loss(key: str) -> bool:
+    return bool(LOSS_WORDS.intersection(re.split(r'[^a-z]+', key.lower())))
+
+
+def counter_growth(diagnostics: Diagnostics, start_ns: int, end_ns: int,
+                   counts: Callable[[str], bool]) -> dict[tuple[str, str], float]:
+    """How much each numeric counter whose key ``counts`` grew during the window, per
+    (status name, key); a counter first reported in the window grew from 0."""
     before: dict[tuple[str, str], float] = {}
     after: dict[tuple[str, str], float] = {}
-    buffer_bytes = None
     for received, name, values in diagnostics:
         if received > end_ns:
             break
         for key, text in values.items():
+            if not counts(key):
+                continue
             try:
                 value = float(text)
             except ValueError:
                 continue
-            if 'buffer' in key and 'bytes' in key and received >= start_ns:
-                buffer_bytes = int(value)
-            if not LOSS_WORDS.intersection(re.split(r'[^a-z]+', key.lower())):
-                continue
             after[(name, key)] = value
             if received <= start_ns or (name, key) not in before:
                 before[(name, key)] = value if received <= start_ns else 0.0
+    return {counter: value - before.get(counter, 0.0) for counter, value in after.items()}
+
+
+def counter_deltas(diagnostics: Diagnostics, start_ns: int, end_ns: int) -> tuple[Counter, int | None]:
+    """Loss counters (``LOSS_WORDS``) summed over statuses, as they grew during the window;
+    and the latest pre-event buffer bytes the event manager reported."""
+    buffer_bytes = None
+    for received, _, values in diagnostics:
+        if start_ns <= received <= end_ns:
+            for key, text in values.items():
+                if 'buffer' in key and 'bytes' in key:
+                    buffer_bytes = int(float(text))
     losses = Counter()
-    for (name, key), value in after.items():
-        grown = value - before.get((name, key), 0.0)
+    for (name, key), grown in counter_growth(diagnostics, start_ns, end_ns, _is_loss).items():
         if grown > 0:
             losses[f'{name.split(":")[0]}: {key}'] += int(grown)
     return losses, buffer_bytes
 
 
+def behaviour_deltas(diagnostics: Diagnostics, start_ns: int, end_ns: int) -> Counter:
+    """The behaviour stage's CPU ms and analysed frames during the window, summed over cameras."""
+    total = Counter()
+    for (_, key), grown in counter_growth(diagnostics, start_ns, end_ns,
+                                          lambda key: key in (BEHAVIOUR_CPU_MS, BEHAVIOUR_ANALYSED)).items():
+        total[key] += grown
+    return total
+
+
 def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure_s: float,
-             log: Path) -> SiteRun:
+             log: Path, behaviour: bool = True) -> SiteRun:
     cameras = [s.parameters['camera_id'] for s in load_graph(config) if s.executable == 'camera_driver']
     pre_event_s = next(s.parameters['pre_event_s'] for s in load_graph(config) if s.executable == 'event_manager')
     run = SiteRun(rate_hz, cameras, pre_event_s=pre_event_s)
@@ -245,7 +282,7 @@ def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure
         create_keys(Path(tmp))
         command = [sys.executable, '-m', 'kaiserslautern_vss.tools.bringup', '--config', str(config),
                    '--record-root', str(Path(tmp) / 'bags'), '--log-level', 'warn',
-                   *site_overrides(config, video, rate_hz, Path(tmp))]
+                   *site_overrides(config, video, rate_hz, Path(tmp), behaviour)]
         bringup = subprocess.Popen(command, env=ros_environment(), stdout=log_file, stderr=subprocess.STDOUT)
         root = psutil.Process(bringup.pid)
         try:
@@ -289,6 +326,7 @@ def run_site(config: Path, video: Path, rate_hz: float, warmup_s: float, measure
             run.latencies_ms.append((received_ns - stamp_ns) / 1e6)
             run.jpeg_bytes.append(size)
     run.losses, run.buffer_bytes = counter_deltas(diagnostics, start_ns, end_ns)
+    run.behaviour = behaviour_deltas(diagnostics, start_ns, end_ns)
     return run
 
 
@@ -315,6 +353,9 @@ def table(runs: list[SiteRun], bare_ms: float) -> str:
         row('frames failed closed / shed / dropped', lambda r: '0')
     row('CPU ms per anonymised frame, whole graph', lambda r: f'{r.cpu_ms_per_frame():.1f}')
     row('ratio to bare ONNX Runtime', lambda r: f'**{r.cpu_ms_per_frame() / bare_ms:.2f}x**')
+    row('  behaviour stage (poses, cues) CPU ms per frame, share of graph', lambda r: '{:.1f} ({:.0%})'.format(
+        r.behaviour[BEHAVIOUR_CPU_MS] / max(1, r.delivered), r.behaviour_share) if r.behaviour else 'off')
+    row('  frames analysed by the behaviour stage', lambda r: f'{r.behaviour[BEHAVIOUR_ANALYSED]:.0f}')
     for kind in sorted({kind for r in runs for kind in r.cpu_s}, key=lambda k: -runs[0].cpu_s[k]):
         row(f'  {kind} ({runs[0].processes[kind]} process{"es" if runs[0].processes[kind] > 1 else ""})',
             lambda r, kind=kind: f'{r.cpu_ms_per_frame(kind):.1f}')
@@ -349,6 +390,8 @@ def main() -> int:
                         help='measured seconds per rate (default: %(default)s)')
     parser.add_argument('--bare-s', type=float, default=6.0, help='seconds of the bare ONNX Runtime loop, '
                         'run before and after the graphs (default: %(default)s)')
+    parser.add_argument('--no-behaviour', action='store_true',
+                        help='run with the behaviour stage off (the site config has it on), for comparison')
     parser.add_argument('--log', type=Path, default=Path(tempfile.gettempdir()) / 'bench_site.log',
                         help='vss-bringup output of the last run (default: %(default)s)')
     args = parser.parse_args()
@@ -363,7 +406,8 @@ def main() -> int:
     runs = []
     for rate in args.rates.split(','):
         try:
-            runs.append(run_site(args.config, video, float(rate), args.warmup_s, args.measure_s, args.log))
+            runs.append(run_site(args.config, video, float(rate), args.warmup_s, args.measure_s, args.log,
+                                 behaviour=not args.no_behaviour))
         except SiteRunError as error:
             print(f'bench_site: {error}', file=sys.stderr)
     if not runs:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 PACKAGE_NAME = 'kaiserslautern_vss'
 DEFAULT_MODEL_FILE = 'yolox_nano.onnx'
+#: the top-down pose model (MoveNet SinglePose Lightning), under each model folder
+POSE_MODEL_FILE = 'pose/movenet_lightning.onnx'
 SAMPLE_VIDEO_FILE = 'vtest.avi'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 #: Debian's opencv-doc ships the same sample video
@@ -43,7 +45,8 @@ def shared_dir() -> Path | None:
 
 
 def model_search_dirs() -> list[Path]:
-    """Where an empty model_path looks for yolox_nano.onnx, in order."""
+    """Where an empty model_path looks for yolox_nano.onnx (and pose_model_path for
+    pose/movenet_lightning.onnx), in order."""
     directories = [Path(os.environ['VSS_MODEL_DIR'])] if os.environ.get('VSS_MODEL_DIR') else []
     shared = shared_dir()
     if shared is not None:
@@ -52,12 +55,12 @@ def model_search_dirs() -> list[Path]:
     return directories
 
 
-def resolve_model_path(configured: str) -> str:
-    """The configured model, else the first yolox_nano.onnx found; '' when there is none."""
+def resolve_model_path(configured: str, default_file: str = DEFAULT_MODEL_FILE) -> str:
+    """The configured model, else the first ``default_file`` (relative to each of
+    :func:`model_search_dirs`) found; '' when there is none."""
     if configured:
         return configured
-    found = next((d / DEFAULT_MODEL_FILE for d in model_search_dirs() if (d / DEFAULT_MODEL_FILE).is_file()),
-                 None)
+    found = next((d / default_file for d in model_search_dirs() if (d / default_file).is_file()), None)
     return str(found) if found else ''
 
 

@@ -17,7 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyotp
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Header, String
 
+from kaiserslautern_vss.behaviour.messages import encode_behaviour
+from kaiserslautern_vss.behaviour.types import FLEEING, PERSON_DOWN, BehaviourResult, Cue, Pose
 from kaiserslautern_vss.console.accounts import Account, hash_password, new_totp_secret, save_accounts
 from kaiserslautern_vss.console.app import Console
 from kaiserslautern_vss.console.live import LiveState
@@ -28,6 +32,8 @@ from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.events.recorder import IncidentRecorder
 from kaiserslautern_vss.recordings.integrity import load_or_create_signing_key
 from kaiserslautern_vss.recordings.sealing import seal_incident
+from kaiserslautern_vss.ros.skeleton_markers import skeleton_markers
+from kaiserslautern_vss.ros.stamps import time_from_ns
 from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_topic
 from kaiserslautern_vss.ros.typestore import vss_typestore
 
@@ -92,18 +98,43 @@ def detections_cdr(stamp_ns: int, boxes: Boxes, camera: str = 'cam01') -> bytes:
     return store.serialize_cdr(msg, 'vision_msgs/msg/Detection2DArray')
 
 
-def event_cdr(update: IncidentUpdate) -> bytes:
+#: a standing figure's keypoints as fractions of its box (x, y), COCO order
+FIGURE = ((.5, .08), (.45, .06), (.55, .06), (.4, .08), (.6, .08), (.3, .22), (.7, .22), (.2, .38), (.8, .38),
+          (.15, .52), (.85, .52), (.38, .55), (.62, .55), (.38, .76), (.62, .76), (.38, .97), (.62, .97))
+#: the cue the drawn scene scores (track 1, the figure in the first lane)
+SCENE_CUE = Cue(PERSON_DOWN, 0.87, (1,), {'box_aspect_change': 1.9, 'seconds_down': 1.2})
+#: what the incident recorded with ``behaviour`` says fired it
+SCENE_INCIDENT_CUES = [{'rule': 'person_down_square', 'kind': PERSON_DOWN, 'score': 0.87, 'track_ids': [1],
+                        'evidence': {'box_aspect_change': 1.9, 'seconds_down': 1.2}}]
+
+
+def behaviour_cdrs(stamp_ns: int, boxes: Boxes, camera: str = 'cam01') -> tuple[bytes, bytes]:
+    """The scene's ``/vss/<cam>/behaviour`` and ``/vss/<cam>/skeletons`` as the pipeline
+    publishes them (its encoder and marker builder): a standing pose per box, :data:`SCENE_CUE`."""
+    poses = tuple(Pose(track, [[x1 + fx * (x2 - x1), y1 + fy * (y2 - y1), 0.9] for fx, fy in FIGURE])
+                  for track, (x1, y1, x2, y2) in enumerate(boxes, start=1))
+    result = BehaviourResult(poses, (SCENE_CUE, Cue(FLEEING, 0.0, ())), pose_cues=True)
+    header = Header(stamp=time_from_ns(stamp_ns), frame_id=f'{camera}_optical_frame')
+    return (serialize_message(String(data=encode_behaviour(camera, stamp_ns, result))),
+            serialize_message(skeleton_markers(poses, header)))
+
+
+def event_cdr(update: IncidentUpdate, cues: list[dict] | None = None) -> bytes:
+    """The serialized /vss/events message; with ``cues`` as a behaviour rule publishes it (the
+    cues that made it fire)."""
     store = vss_typestore()
-    return store.serialize_cdr(store.types['std_msgs/msg/String'](data=update.to_json()), 'std_msgs/msg/String')
+    text = update.to_json() if cues is None else json.dumps({**json.loads(update.to_json()), 'cues': cues})
+    return store.serialize_cdr(store.types['std_msgs/msg/String'](data=text), 'std_msgs/msg/String')
 
 
 def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01', rule: str = 'zone_intrusion',
                     seconds: float = 6.0, fps: float = 10.0, start_ns: int = T0, incident_id: str = 'a1' * 16,
                     encryption_key: bytes | None = None, width: int = 640, height: int = 360,
-                    frames: Callable[[int], np.ndarray] | None = None) -> Path:
+                    frames: Callable[[int], np.ndarray] | None = None, behaviour: bool = False) -> Path:
     """One sealed incident folder written by the event manager's recorder: ``seconds`` of
-    frames (:func:`scene`, or ``frames(index)`` with the scene's boxes) and detections, the
-    trigger 2 s in (all pre-event), ended 1 s before the end."""
+    frames (:func:`scene`, or ``frames(index)`` with the scene's boxes) and detections (and
+    with ``behaviour`` the scene's cues and skeletons, :func:`behaviour_cdrs`), the trigger 2 s
+    in (all pre-event), ended 1 s before the end."""
     signing_key, _ = load_or_create_signing_key(signing_key_file)
     topics = {camera_topic(camera, name): msgtype for name, msgtype in RECORDED_PER_CAMERA.items()}
     topics[EVENTS] = 'std_msgs/msg/String'
@@ -127,13 +158,16 @@ def record_incident(root: Path, signing_key_file: Path, *, camera: str = 'cam01'
                 incident.ended_ns = incident.updated_ns = end_ns
             update = IncidentUpdate('start' if stamp == trigger_ns else 'end', incident)
             recorder.on_incident(update, stamp)
-            recorder.on_message(camera, EVENTS, stamp, event_cdr(update))
+            recorder.on_message(camera, EVENTS, stamp, event_cdr(update, SCENE_INCIDENT_CUES if behaviour else None))
         image, boxes = scene(index, width, height)
         if frames is not None:
             image = frames(index)
         recorder.on_message(camera, camera_topic(camera, 'image_anonymized/compressed'), stamp,
                             jpeg_cdr(stamp, image, camera))
         recorder.on_message(camera, camera_topic(camera, 'detections'), stamp, detections_cdr(stamp, boxes, camera))
+        if behaviour:
+            for name, cdr in zip(('behaviour', 'skeletons'), behaviour_cdrs(stamp, boxes, camera)):
+                recorder.on_message(camera, camera_topic(camera, name), stamp, cdr)
         recorder.poll(stamp)
     recorder.close_all()
     assert len(closed) == 1, f'expected one sealed incident, got {closed} ({recorder.last_error})'

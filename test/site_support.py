@@ -1,7 +1,8 @@
 """The shipped site config (config/site_rathausvorplatz.yaml) in tests, with or without a model.
 
-The site sets ``require_privacy_grade_model``, so on a machine without yolox_nano.onnx (no
-../shared, nothing installed) load_graph refuses it; test_privacy_fallback checks that refusal.
+The site sets ``require_privacy_grade_model`` and ``require_pose_model``, so on a machine without
+yolox_nano.onnx and pose/movenet_lightning.onnx (no ../shared, nothing installed) load_graph
+refuses it; test_privacy_fallback and test_behaviour_pipeline check those refusals.
 Tests about anything else load the site through :func:`load_site`, which drops the requirement
 only where no model is installed; tests that run the site's tools or detector skip through
 :func:`require_model`.
@@ -13,18 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from kaiserslautern_vss.behaviour.model_status import resolve_pose_model_path
 from kaiserslautern_vss.bringup.graph import load_graph
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.paths import model_search_dirs, resolve_model_path
 
 SITE_CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'site_rathausvorplatz.yaml'
-#: load_graph overrides for tests not about the detection model, on a machine without one
-NO_MODEL_REQUIREMENT = {'/vss/detector': {'require_privacy_grade_model': False}}
+#: load_graph overrides for tests not about the models, on a machine without them
+NO_MODEL_REQUIREMENT = {'/vss/detector': {'require_privacy_grade_model': False, 'require_pose_model': False}}
 
 
 def model_installed() -> bool:
-    """True where an empty model_path finds yolox_nano.onnx (VSS_MODEL_DIR, ../shared, ~/.local)."""
-    return bool(resolve_model_path(''))
+    """True where empty model paths find yolox_nano.onnx and pose/movenet_lightning.onnx
+    (VSS_MODEL_DIR, ../shared, ~/.local)."""
+    return bool(resolve_model_path('')) and bool(resolve_pose_model_path(''))
 
 
 def site_overrides() -> dict[str, dict[str, bool]]:
@@ -40,5 +43,5 @@ def load_site(cameras: list[str] | None = None) -> list[NodeSpec]:
 def require_model(why: str = 'the site config refuses to run without a privacy-grade model') -> None:
     """Skip unless a detection model is installed, saying ``why`` the test needs one."""
     if not model_installed():
-        pytest.skip(f'no yolox_nano.onnx installed (looked in {", ".join(str(d) for d in model_search_dirs())}; '
+        pytest.skip(f'no yolox_nano.onnx and pose/movenet_lightning.onnx installed (looked in {", ".join(str(d) for d in model_search_dirs())}; '
                     f'put ../shared next to the checkout or set VSS_MODEL_DIR): {why}')

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from console_support import (PASSWORD, T0, console_settings, detections_cdr, event_cdr, jpeg_cdr, record_incident,
-                             running_console, scene, totp_code)
+from console_support import (PASSWORD, SCENE_CUE, T0, behaviour_cdrs, console_settings, detections_cdr, event_cdr,
+                             jpeg_cdr, record_incident, running_console, scene, totp_code)
 from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 
@@ -34,6 +34,10 @@ SCREENSHOT_WIDTH = 960
 PAINTED = ("const c = document.getElementById('{canvas}');"
            "return c.width ? c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
            ".filter((v, i) => i % 4 == 3 && v).length : 0;")
+#: how many pixels of a canvas are painted in the skeletons' limb colour (#1ae5ff; boxes are #4da3ff)
+LIMBS_PAINTED = ("const d = document.getElementById('{canvas}').getContext('2d').getImageData(0, 0, 4000, 4000).data;"
+                 "let n = 0; for (let i = 0; i < d.length; i += 4) {{ if (d[i] < 60 && d[i + 1] > 200 && d[i + 2] > 240"
+                 " && d[i + 3] > 200) n++; }} return n;")
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +47,8 @@ def site(tmp_path_factory):
         pytest.skip('Debian chromium and chromium-driver are not installed (scripts/setup_env.sh installs them)')
     tmp = tmp_path_factory.mktemp('console')
     settings = console_settings(tmp, tmp / 'recordings', cameras=('cam01', 'cam02'), live_refresh_hz=5.0)
-    folder = record_incident(settings.record_root, settings.signing_key_file, camera='cam01', seconds=8.0)
+    folder = record_incident(settings.record_root, settings.signing_key_file, camera='cam01', seconds=8.0,
+                             behaviour=True)
     live = LiveState(list(settings.cameras), time.time)
     feeding = threading.Event()
 
@@ -54,6 +59,9 @@ def site(tmp_path_factory):
                 image, boxes = scene(index + 40 * number)
                 live.on_image(camera, jpeg_cdr(T0 + index, image, camera))
                 live.on_detections(camera, detections_cdr(T0 + index, boxes, camera))
+                cues, skeletons = behaviour_cdrs(T0 + index, boxes, camera)
+                live.on_behaviour(camera, cues)
+                live.on_skeletons(camera, skeletons)
             index += 1
             feeding.wait(0.2)
 
@@ -135,6 +143,10 @@ def test_login_with_totp_and_live_grid_updates(site, browser):
     tile.click()  # one camera large, its detections drawn over it
     wait(browser, lambda: browser.execute_script("return document.getElementById('large-image').naturalWidth") == 640)
     wait(browser, lambda: browser.execute_script(PAINTED.format(canvas='large-boxes')) > 0)
+    wait(browser, lambda: browser.execute_script(LIMBS_PAINTED.format(canvas='large-boxes')) > 50)  # skeletons
+    cue = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#large-cues li.cue'))
+    assert [item.get_attribute('data-kind') for item in cue] == ['person_down']  # fleeing scored 0: not shown
+    assert cue[0].text.startswith('Person am Boden (person_down) 0.87 · Personen #1 · box_aspect_change 1.9')
     screenshot(browser, 'large', tmp)
     browser.find_element(By.ID, 'close-large').click()
     assert csp_violations(browser) == []
@@ -149,6 +161,14 @@ def test_alert_arrives_within_a_second_and_is_acknowledged(site, browser):
                         started_ns=T0, updated_ns=T0)
     published_ms = time.time() * 1000  # browser and server share this host's clock
     running.console.live.on_event(event_cdr(IncidentUpdate('start', incident)))
+    fight = Incident(id='e5' * 16, rule='assault_square', camera='cam01', kind='assault', started_ns=T0,
+                     updated_ns=T0)
+    running.console.live.on_event(event_cdr(IncidentUpdate('start', fight), [{
+        'rule': 'assault_square', 'kind': 'assault', 'score': 0.91, 'track_ids': [3, 7],
+        'evidence': {'limb_speed_heights_per_s': 3.1, 'contact_s': 1.2}}]))
+    why = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#alert-e5e5e5e5 .alert-cues li.cue'))
+    assert why[0].text == ('Körperliche Auseinandersetzung (assault) 0.91 · Personen #3, #7 · '
+                           'limb_speed_heights_per_s 3.1, contact_s 1.2')
     alert = wait(browser, lambda: browser.find_elements(By.ID, 'alert-d4d4d4d4'), timeout_s=10.0)[0]
     arrived_s = (int(alert.get_attribute('data-arrived-ms')) - published_ms) / 1000
     assert arrived_s < 1.0, f'alert took {arrived_s:.2f} s to reach the screen'
@@ -172,6 +192,12 @@ def test_incident_plays_with_timeline_and_steps(site, browser):
     clock = browser.find_element(By.ID, 'clock')
     wait(browser, lambda: clock.text.startswith('Bild 1 / '))
     wait(browser, lambda: browser.execute_script(PAINTED.format(canvas='boxes')) > 0)  # detections drawn
+    wait(browser, lambda: browser.execute_script(LIMBS_PAINTED.format(canvas='boxes')) > 50)  # recorded skeletons
+    cues = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#frame-cues li.cue'))
+    assert cues[0].text.startswith(f'Person am Boden (person_down) {SCENE_CUE.score:.2f}')
+    fired = browser.find_elements(By.CSS_SELECTOR, '#incident-cues li.cue')  # why the incident was recorded
+    assert [item.text for item in fired] == ['Person am Boden (person_down) 0.87 · Personen #1 · '
+                                             'box_aspect_change 1.9, seconds_down 1.2']
     browser.find_element(By.ID, 'play').click()
     wait(browser, lambda: int(clock.text.split()[1]) >= 10)
     browser.find_element(By.ID, 'play').click()  # pause

@@ -24,7 +24,8 @@ from kaiserslautern_vss.nodes.operator_console import SUBSCRIBED_PER_CAMERA
 from kaiserslautern_vss.ros import qos
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-CONSOLE_TOPICS = {'/vss/cam01/image_anonymized/compressed', '/vss/cam01/detections', '/vss/events'}
+CONSOLE_TOPICS = {'/vss/cam01/image_anonymized/compressed', '/vss/cam01/detections', '/vss/cam01/behaviour',
+                  '/vss/cam01/skeletons', '/vss/events'}
 
 
 def free_port() -> int:
@@ -106,7 +107,7 @@ def console_subscriptions(node) -> set[str]:
 
 def test_console_node_sees_anonymised_data_only_and_triggers_through_the_event_manager(graph):
     camera, client, accounts = graph
-    assert set(SUBSCRIBED_PER_CAMERA) == {'image_anonymized/compressed', 'detections'}
+    assert set(SUBSCRIBED_PER_CAMERA) == {'image_anonymized/compressed', 'detections', 'behaviour', 'skeletons'}
     assert wait_until(lambda: console_subscriptions(camera.node) == {'/vss/events'}, 60, step=camera.publish), \
         console_subscriptions(camera.node)  # nobody watches yet: no camera topic at all
     assert wait_until(lambda: _login(client, accounts), 60, step=camera.publish)

@@ -30,6 +30,8 @@ FRAME_PERIOD_S = 0.1
 def _graph_config(tmp_path: Path, clip: Path) -> Path:
     demo = yaml.safe_load((Path(__file__).resolve().parents[1] / 'config' / 'vss.yaml').read_text())
     demo['/vss/cam01/camera_driver']['ros__parameters'].update(url=str(clip), publish_raw=True)
+    # Poses cost about as much CPU as detection; test_behaviour_pipeline runs them over DDS.
+    demo['/vss/detector']['ros__parameters']['behaviour'] = False
     demo['/vss/event_manager']['ros__parameters'].update(
         rules_file=str(Path(__file__).resolve().parents[1] / 'config' / 'rules_demo.yaml'),
         record_root=str(tmp_path / 'recordings'), pre_event_s=PRE_EVENT_S, post_event_s=POST_EVENT_S)

@@ -229,8 +229,9 @@ def test_site_config_without_a_model_is_refused_before_start(no_model_anywhere):
     assert load_graph(REPO_ROOT / 'config' / 'vss.yaml')
     # ... and so does the site once a model is where the message says.
     models = no_model_anywhere / 'no_shared' / 'models'
-    models.mkdir()
+    (models / 'pose').mkdir(parents=True)
     (models / 'yolox_nano.onnx').symlink_to(shared_file('models/yolox_nano.onnx'))
+    (models / 'pose' / 'movenet_lightning.onnx').symlink_to(shared_file('models/pose/movenet_lightning.onnx'))
     assert load_graph(REPO_ROOT / 'config' / 'site_rathausvorplatz.yaml')
 
 

@@ -1,4 +1,5 @@
-"""config/vss.rviz shows only topics the site graph publishes, never a raw image, and every camera."""
+"""config/vss.rviz shows only topics the site graph publishes, never a raw image, and every camera
+(and the skeletons of the camera whose frame is fixed)."""
 
 from pathlib import Path
 
@@ -33,13 +34,16 @@ def test_every_topic_in_the_layout_is_published_by_the_site_graph_with_a_matchin
             assert topic in published, f'{topic} is not published by the site graph'
             if display['Class'] == 'rviz_default_plugins/Image':
                 assert published[topic] == 'sensor_msgs/msg/Image'
+            if display['Class'] == 'rviz_default_plugins/MarkerArray':
+                assert published[topic] == 'visualization_msgs/msg/MarkerArray'
 
 
 def test_no_raw_image_and_every_camera_annotated():
     topics = _topics(LAYOUT)
     assert not [t for t in topics if is_internal(t)]
     cameras = [s.parameters['camera_id'] for s in SITE if s.executable == 'camera_driver']
-    assert sorted(topics) == sorted(f'/vss/{camera}/image_annotated' for camera in cameras)
+    assert sorted(topics) == sorted([f'/vss/{camera}/image_annotated' for camera in cameras]
+                                    + ['/vss/cam01/skeletons'])  # the fixed frame's camera
 
 
 def test_the_checks_can_fail():

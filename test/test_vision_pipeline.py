@@ -1,7 +1,8 @@
 """The vision pipeline without ROS, with the real YOLOX-Nano and the real anonymizer on vtest.avi:
 every detected head leaves masked, failed inference leaves fully masked, stamps outside the
-window are refused one by one, overload sheds frames before any work; plus the stamp window
-and the per-reason log throttle."""
+window are refused one by one, overload sheds frames before any work, the behaviour analyzer
+sees each masked frame's raw pixels and validated detections and cannot cost a frame its
+masking; plus the stamp window and the per-reason log throttle."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from kaiserslautern_vss.behaviour.types import PERSON_DOWN, BehaviourResult, Cue, Pose
 from failing_model import failing_yolox_model
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettings, OnnxDetector
 from kaiserslautern_vss.detection.scheduler import SchedulerSettings
 from kaiserslautern_vss.log_throttle import ReasonThrottle
 from kaiserslautern_vss.pipeline.stamp_window import FUTURE, PAST, StampWindow, StampWindowError
-from kaiserslautern_vss.pipeline.vision import (INFERENCE_FAILED, REFUSED, PipelineOutput, PipelineSettings,
-                                                Problem, VisionPipeline)
+from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.pipeline.vision import (BEHAVIOUR_FAILED, INFERENCE_FAILED, REFUSED, PipelineOutput,
+                                                PipelineSettings, Problem, VisionPipeline)
 from kaiserslautern_vss.privacy.anonymizer import Anonymizer, PrivacySettings
 from kaiserslautern_vss.privacy.coverage import heads_masked
 from kaiserslautern_vss.privacy.detection_validation import ValidationSettings
@@ -51,14 +54,38 @@ def vtest_frames() -> list[np.ndarray]:
     return [capture.read()[1] for _ in range(12)]
 
 
-def _pipeline(detector, cameras=('cam01',), publish_failed=True, tolerance_s=2.0) -> tuple[VisionPipeline, Outputs]:
+class BoxPoses:
+    """A behaviour analyzer of the protocol that keeps what it was given: one pose per tracked
+    person (keypoints along its box's diagonal) and a person_down cue from the widest box."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, np.ndarray, Detections, float]] = []
+
+    def analyse(self, camera_id: str, image: np.ndarray, detections: Detections, stamp_s: float) -> BehaviourResult:
+        self.calls.append((camera_id, image.copy(), detections, stamp_s))
+        persons = detections.of_class('person')
+        diagonal = np.linspace(0.0, 1.0, 17)[:, None]
+        poses = tuple(Pose(int(track), np.hstack([box[:2] + diagonal * (box[2:] - box[:2]), np.ones((17, 1))]))
+                      for box, track in zip(persons.boxes, persons.track_ids))
+        widest = max(((box[2] - box[0]) / max(box[3] - box[1], 1.0) for box in persons.boxes), default=0.0)
+        return BehaviourResult(poses, (Cue(PERSON_DOWN, float(min(widest, 1.0)), (), {'aspect': float(widest)}),),
+                               pose_cues=False)
+
+
+class BrokenAnalyzer:
+    def analyse(self, camera_id, image, detections, stamp_s) -> BehaviourResult:
+        raise RuntimeError('pose model exploded')
+
+
+def _pipeline(detector, cameras=('cam01',), publish_failed=True, tolerance_s=2.0,
+              behaviour=None) -> tuple[VisionPipeline, Outputs]:
     outputs = Outputs()
     pipeline = VisionPipeline(
         [detector], {camera: Anonymizer(MASKING, None) for camera in cameras},
         SchedulerSettings(motion_gating=False),
         PipelineSettings(StampWindow(tolerance_s), ValidationSettings(known_labels=frozenset(detector.class_names)),
                          publish_failed),
-        outputs.output, clock_ns=lambda: NOW_NS, report=outputs.report)
+        outputs.output, clock_ns=lambda: NOW_NS, report=outputs.report, behaviour=behaviour)
     return pipeline, outputs
 
 
@@ -149,6 +176,47 @@ def test_overload_sheds_frames_before_any_work_and_never_unmasks(yolox, vtest_fr
             masked, heads = heads_masked(vtest_frames[frame.context], frame.image,
                                          frame.detections.of_class('person').boxes)
             assert masked == heads
+
+
+def test_behaviour_sees_the_raw_frame_in_memory_after_masking(yolox, vtest_frames):
+    analyzer = BoxPoses()
+    pipeline, outputs = _pipeline(yolox, behaviour=analyzer)
+    _feed_one_by_one(pipeline, vtest_frames[:4])
+    assert len(analyzer.calls) == len(outputs.frames) == 4
+    for frame, (camera, image, detections, stamp_s) in zip(outputs.frames, analyzer.calls):
+        assert camera == 'cam01' and stamp_s == frame.stamp_ns / 1e9
+        assert np.array_equal(image, vtest_frames[frame.context])  # raw pixels, never the masked copy
+        assert detections is frame.detections  # the validated detections the masks were made from
+        assert len(frame.behaviour.poses) == len(detections.of_class('person')) > 0
+        assert frame.behaviour.cues[0].kind == PERSON_DOWN
+        masked, heads = heads_masked(vtest_frames[frame.context], frame.image, detections.of_class('person').boxes)
+        assert masked == heads
+    counts = pipeline.counts()['cam01'].behaviour
+    assert (counts.analysed, counts.failed) == (4, 0) and counts.cpu_s >= 0.0
+
+
+def test_a_failing_behaviour_analyzer_never_costs_a_frame_its_masking(yolox, vtest_frames):
+    pipeline, outputs = _pipeline(yolox, behaviour=BrokenAnalyzer())
+    _feed_one_by_one(pipeline, vtest_frames[:3])
+    assert [(frame.failure, frame.behaviour) for frame in outputs.frames] == [(None, None)] * 3
+    for frame in outputs.frames:
+        masked, heads = heads_masked(vtest_frames[frame.context], frame.image,
+                                     frame.detections.of_class('person').boxes)
+        assert masked == heads > 0
+    counts = pipeline.counts()['cam01']
+    assert (counts.masked, counts.failed_closed, counts.behaviour.analysed, counts.behaviour.failed) == (3, {}, 0, 3)
+    assert [(p.kind, p.reason) for p in outputs.problems] == [(BEHAVIOUR_FAILED, 'RuntimeError')] * 3
+    assert 'pose model exploded' in outputs.problems[0].detail
+
+
+def test_frames_failed_closed_are_not_analysed(tmp_path, vtest_frames):
+    model, names = failing_yolox_model(tmp_path)
+    analyzer = BoxPoses()
+    pipeline, outputs = _pipeline(OnnxDetector(DetectorSettings(model_path=model, class_names_path=names,
+                                                                layout='yolox')), behaviour=analyzer)
+    _feed_one_by_one(pipeline, vtest_frames[:2])
+    assert [(frame.failure, frame.behaviour) for frame in outputs.frames] == [(INFERENCE_FAILED, None)] * 2
+    assert analyzer.calls == []
 
 
 def test_stamp_window():

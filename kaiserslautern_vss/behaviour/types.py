@@ -71,9 +71,42 @@ class BehaviourResult:
 @dataclass(frozen=True)
 class BehaviourSettings:
     """``pose_crops_per_frame``: most person crops one camera frame spends pose estimation on
-    (chosen by cheap box-and-track cues). More fields may follow, each with a default."""
+    (chosen by cheap box-and-track cues). The rest are the cues' physical scales: distances
+    in body heights, speeds in body heights per second, times in seconds (docs/BEHAVIOUR.md)."""
 
     pose_crops_per_frame: int = 4
+    #: how long each person's boxes and poses are kept
+    history_s: float = 4.0
+    #: two people this close (box gap plus foot-line difference) are in contact range
+    contact_heights: float = 0.35
+    #: people this close to another get poses (after those in contact)
+    near_heights: float = 1.0
+    #: unexplained motion around a group (changed pixels outside every box, per pixel of the
+    #: group's box area, over 0.2 s) at which its agitation is full; half of it scores 0
+    agitation_share: float = 0.8
+    #: a wrist or ankle moving this fast relative to its own torso is a strike or kick
+    strike_heights_per_s: float = 2.5
+    #: the span over which contact and strikes are counted
+    assault_window_s: float = 1.5
+    #: box-centre speed of a run (walking is about 0.8)
+    run_heights_per_s: float = 2.0
+    #: upright to horizontal within this time is a fall
+    fall_s: float = 1.0
+    #: lying still this long scores ``person_down`` fully without a seen fall
+    lying_still_s: float = 10.0
+    #: a vehicle on the same spot this long is parked (vehicle tampering)
+    stationary_vehicle_s: float = 30.0
+    #: smaller person boxes get no pose (too few pixels for keypoints)
+    min_pose_height_px: float = 24.0
+
+    def __post_init__(self) -> None:
+        if self.pose_crops_per_frame < 0:
+            raise ValueError(f'pose_crops_per_frame must be >= 0, got {self.pose_crops_per_frame}')
+        for name in ('history_s', 'contact_heights', 'near_heights', 'strike_heights_per_s',
+                     'assault_window_s', 'agitation_share', 'run_heights_per_s', 'fall_s', 'lying_still_s',
+                     'stationary_vehicle_s'):
+            if not getattr(self, name) > 0:
+                raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
 
 
 class BehaviourAnalyzer(Protocol):

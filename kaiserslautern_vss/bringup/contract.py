@@ -27,6 +27,8 @@ CAMERA_OUTPUTS: dict[str, dict[str, str]] = {
 }
 #: per-camera topics a camera driver publishes only with its commissioning switch publish_raw
 RAW_OUTPUTS = {'image_raw': IMAGE}
+#: per-camera topics the detector publishes with behaviour on
+BEHAVIOUR_OUTPUTS = {'behaviour': 'std_msgs/msg/String', 'skeletons': 'visualization_msgs/msg/MarkerArray'}
 #: graph-wide topics each executable publishes
 GLOBAL_OUTPUTS: dict[str, dict[str, str]] = {
     'camera_driver': {DIAGNOSTICS: 'diagnostic_msgs/msg/DiagnosticArray'},
@@ -51,7 +53,8 @@ def published_topics(specs: Iterable[NodeSpec]) -> dict[str, str]:
     """Topic -> ROS type of everything the graph publishes."""
     topics: dict[str, str] = {}
     for spec in specs:
-        outputs = {**CAMERA_OUTPUTS[spec.executable], **(RAW_OUTPUTS if spec.parameters.get('publish_raw') else {})}
+        outputs = {**CAMERA_OUTPUTS[spec.executable], **(RAW_OUTPUTS if spec.parameters.get('publish_raw') else {}),
+                   **(BEHAVIOUR_OUTPUTS if spec.executable == 'detector' and spec.parameters['behaviour'] else {})}
         for camera in served_cameras(spec):
             topics.update({camera_topic(camera, name): msgtype for name, msgtype in outputs.items()})
         topics.update(GLOBAL_OUTPUTS[spec.executable])

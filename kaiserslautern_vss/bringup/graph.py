@@ -20,7 +20,7 @@ from kaiserslautern_vss.parameters.catalogue import NODE_PARAMETERS
 from kaiserslautern_vss.parameters.spec import ParameterError, validate_parameters
 
 #: parameters naming files; relative values are resolved against the config file's folder
-PATH_PARAMETERS = frozenset({'rules_file', 'camera_info_url', 'model_path', 'class_names_path',
+PATH_PARAMETERS = frozenset({'rules_file', 'camera_info_url', 'model_path', 'class_names_path', 'pose_model_path',
                              'password_file', 'signing_key_file', 'encryption_key_file', 'outbox_path',
                              'mqtt_ca_file', 'mqtt_password_file', 'webhook_secret_file', 'webhook_ca_file',
                              'audit_key_file', 'audit_log_file', 'tls_ca_file', 'secrets_dir', 'users_file',

@@ -9,7 +9,9 @@ of the graph runs and nothing records. Checked here, what nodes would find only 
   detector's model knows and publishes (a misspelt class gets a suggestion), cameras the
   config file drives;
 - camera drivers: ids usable in topic names and unique, privacy zones, login settings;
-- the detector: a privacy-grade model present where ``require_privacy_grade_model`` is set;
+- the detector: a privacy-grade model present where ``require_privacy_grade_model`` is set, the
+  pose model where ``require_pose_model`` is set (and a configured one present), tracking
+  under behaviour;
 - every node: no secret in any URL (cameras, calibration, MQTT broker, webhook), camera ids
   usable in topic names, key and password files outside the event manager's record_root.
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kaiserslautern_vss.behaviour.model_status import pose_model_problem
 from kaiserslautern_vss.bind_address import bind_address_problem
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
@@ -172,7 +175,15 @@ def _detector_problems(values: Mapping[str, Any], site: _Site) -> list[str]:
     missing_model = required_model_problem(values['model_path'], values['require_privacy_grade_model'])
     return [f'class_allowlist: {name!r} is not a class of the model{_did_you_mean(name, site.model_classes)}'
             for name in values['class_allowlist'] if name not in site.model_classes] + \
-        ([missing_model] if missing_model else [])
+        ([missing_model] if missing_model else []) + _behaviour_problems(values)
+
+
+def _behaviour_problems(values: Mapping[str, Any]) -> list[str]:
+    if not values['behaviour']:
+        return ['require_pose_model is set but behaviour is off'] if values['require_pose_model'] else []
+    missing_pose_model = pose_model_problem(values['pose_model_path'], values['require_pose_model'])
+    return ([missing_pose_model] if missing_pose_model else []) + \
+        ([] if values['tracking'] else ['behaviour needs tracking: the cues follow tracked persons over frames'])
 
 
 def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]:

@@ -329,7 +329,8 @@ class Console:
 
     async def live_detections(self, request: Request) -> Response:
         await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'detections')
-        return JSONResponse({'boxes': self.live.detections(request.path_params['camera'])})
+        camera = request.path_params['camera']
+        return JSONResponse({'boxes': self.live.detections(camera), **self.live.behaviour(camera)})
 
     async def alerts(self, request: Request) -> Response:
         await self._live_access(self.session(request, roles.VIEW_LIVE, activity=False), 'alerts')

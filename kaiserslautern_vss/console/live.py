@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kaiserslautern_vss.console.behaviour_overlay import decode_cues, decode_skeletons
 from kaiserslautern_vss.console.messages import (MessageError, NotAnIncident, decode_detections, decode_event,
                                                 jpeg_from_cdr)
 
@@ -35,6 +36,8 @@ class _CameraSlot:
     decoded_seq: int = 0
     jpeg: bytes | None = None
     detections_cdr: bytes | None = None
+    behaviour_cdr: bytes | None = None
+    skeletons_cdr: bytes | None = None
 
 
 class LiveState:
@@ -61,6 +64,16 @@ class LiveState:
         slot = self._slots.get(camera)
         if slot is not None:
             slot.detections_cdr = cdr
+
+    def on_behaviour(self, camera: str, cdr: bytes) -> None:
+        slot = self._slots.get(camera)
+        if slot is not None:
+            slot.behaviour_cdr = cdr
+
+    def on_skeletons(self, camera: str, cdr: bytes) -> None:
+        slot = self._slots.get(camera)
+        if slot is not None:
+            slot.skeletons_cdr = cdr
 
     def on_event(self, cdr: bytes) -> None:
         try:
@@ -113,6 +126,20 @@ class LiveState:
         except MessageError:
             self.dropped_messages += 1
             return []
+
+    def behaviour(self, camera: str) -> dict[str, list[dict[str, Any]]]:
+        """The camera's newest skeletons and the cues scoring above 0 (drawn over the large view)."""
+        slot = self._slots.get(camera)
+        overlay: dict[str, list[dict[str, Any]]] = {'skeletons': [], 'cues': []}
+        if slot is None:
+            return overlay
+        for key, cdr, decode in (('skeletons', slot.skeletons_cdr, decode_skeletons),
+                                 ('cues', slot.behaviour_cdr, decode_cues)):
+            try:
+                overlay[key] = decode(cdr)[1] if cdr is not None else []
+            except MessageError:
+                self.dropped_messages += 1
+        return overlay
 
     def cameras_status(self, viewer: bool = True) -> list[dict[str, Any]]:
         """Per camera: newest frame's sequence and age, open incidents; ``viewer``: asked by a browser."""
@@ -174,7 +201,7 @@ class LiveState:
         return {'id': event['id'], 'key': short_id(event['id']), 'camera': event.get('camera'),
                 'rule': event.get('rule'), 'kind': event.get('kind'), 'state': event.get('state'),
                 'phase': event.get('phase'), 'started': event.get('started'), 'folder': folder,
-                'reasons': event.get('reasons', []),
+                'reasons': event.get('reasons', []), 'cues': event.get('cues', []),
                 'acknowledged': self._acknowledged.get(short_id(event['id']))}
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:

@@ -44,11 +44,11 @@ class Box:
                 'label': self.label, 'track_id': self.track_id, 'score': round(self.score, 2)}
 
 
-def _stamp_ns(header: Any) -> int:
+def stamp_ns(header: Any) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def _deserialize(cdr: bytes, msgtype: str) -> Any:
+def deserialize(cdr: bytes, msgtype: str) -> Any:
     try:
         return vss_typestore().deserialize_cdr(cdr, msgtype)
     except Exception as error:  # rosbags raises assorted errors on malformed CDR
@@ -57,27 +57,27 @@ def _deserialize(cdr: bytes, msgtype: str) -> Any:
 
 def jpeg_from_cdr(cdr: bytes) -> tuple[int, bytes]:
     """``(stamp_ns, jpeg_bytes)`` of a serialized CompressedImage; only JPEG is served."""
-    msg = _deserialize(cdr, COMPRESSED_IMAGE)
+    msg = deserialize(cdr, COMPRESSED_IMAGE)
     data = msg.data.tobytes()
     if not ('jpeg' in msg.format.lower() or 'jpg' in msg.format.lower()) or data[:2] != b'\xff\xd8':
         raise MessageError(f'compressed image is {msg.format!r}, not JPEG')
-    return _stamp_ns(msg.header), data
+    return stamp_ns(msg.header), data
 
 
 def decode_detections(cdr: bytes) -> tuple[int, list[Box]]:
     """``(stamp_ns, boxes)`` of a serialized Detection2DArray (best hypothesis per detection)."""
-    msg = _deserialize(cdr, DETECTIONS)
+    msg = deserialize(cdr, DETECTIONS)
     detections = msg_to_detections(msg)
     boxes = [Box(float(x1), float(y1), float(x2 - x1), float(y2 - y1), label, int(track_id), float(score))
              for (x1, y1, x2, y2), score, label, track_id in zip(detections.boxes, detections.scores,
                                                                  detections.labels, detections.track_ids)]
-    return _stamp_ns(msg.header), boxes
+    return stamp_ns(msg.header), boxes
 
 
 def decode_event(cdr: bytes) -> dict[str, Any]:
     """The incident JSON of a serialized /vss/events String."""
     try:
-        event = json.loads(_deserialize(cdr, STRING).data)
+        event = json.loads(deserialize(cdr, STRING).data)
     except ValueError as error:
         raise MessageError(f'event is not JSON: {error}') from error
     if isinstance(event, dict) and event.get('schema', EVENT_SCHEMA) != EVENT_SCHEMA:

@@ -1,4 +1,5 @@
-"""An incident bag made ready for the browser player: JPEG frames, boxes, trigger time.
+"""An incident bag made ready for the browser player: JPEG frames, boxes, skeletons and cues,
+trigger time.
 
 Encrypted bags are decrypted into memory only (``decrypt_file``); nothing plain is
 written. Bags still being written (open incidents) are read up to their last flushed
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kaiserslautern_vss.console.behaviour_overlay import decode_cues, decode_skeletons
 from kaiserslautern_vss.console.live import short_id
 from kaiserslautern_vss.console.messages import Box, MessageError, decode_detections, decode_event, jpeg_from_cdr
 from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
@@ -34,6 +36,8 @@ class PlaybackFrame:
     stamp_ns: int
     jpeg: bytes
     boxes: tuple[Box, ...]
+    skeletons: tuple[dict[str, Any], ...] = ()
+    cues: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,16 @@ class Recording:
         return min((e['started_ns'] for e in own if 'started_ns' in e), default=None)
 
     def timeline(self) -> dict[str, Any]:
-        """What the player needs besides the JPEGs: frame times (s from the first), boxes, trigger."""
+        """What the player needs besides the JPEGs: frame times (s from the first), boxes,
+        skeletons and cues, trigger, and the events (with the cues that made them fire)."""
         first = self.frames[0].stamp_ns if self.frames else 0
         trigger = self.trigger_ns
         return {'name': self.name, 'encrypted': self.encrypted,
-                'frames': [{'t': round((f.stamp_ns - first) / 1e9, 3), 'boxes': [b.to_dict() for b in f.boxes]}
-                           for f in self.frames],
+                'frames': [{'t': round((f.stamp_ns - first) / 1e9, 3), 'boxes': [b.to_dict() for b in f.boxes],
+                            'skeletons': list(f.skeletons), 'cues': list(f.cues)} for f in self.frames],
                 'trigger_s': None if trigger is None else round((trigger - first) / 1e9, 3),
                 'events': [{'phase': e.get('phase'), 'rule': e.get('rule'), 'state': e.get('state'),
+                            'cues': e.get('cues', []),
                             't': round((e.get('updated_ns', first) - first) / 1e9, 3)} for e in self.events]}
 
 
@@ -84,9 +90,10 @@ def bag_bytes(folder: Path, encryption_key: bytes | None) -> tuple[bytes, bool]:
 
 
 def recording_from_bag(name: str, data: bytes, encrypted: bool) -> Recording:
-    """Every anonymised frame in the bag ``data`` with the detections of the same instant."""
+    """Every anonymised frame in the bag ``data`` with the detections, skeletons and cues of the same instant."""
     images: list[tuple[int, bytes]] = []
     boxes: dict[int, tuple[Box, ...]] = {}
+    behaviour: dict[str, dict[int, tuple[dict[str, Any], ...]]] = {'skeletons': {}, 'cues': {}}
     events: list[dict[str, Any]] = []
     for topic, _, cdr in read_unfinished_mcap(io.BytesIO(data)):
         try:
@@ -95,12 +102,17 @@ def recording_from_bag(name: str, data: bytes, encrypted: bool) -> Recording:
             elif topic.endswith('/detections'):
                 stamp, found = decode_detections(cdr)
                 boxes[stamp] = tuple(found)
+            elif topic.endswith(('/skeletons', '/behaviour')):
+                key, decode = ('skeletons', decode_skeletons) if topic.endswith('/skeletons') else ('cues', decode_cues)
+                stamp, found = decode(cdr)
+                behaviour[key][stamp] = tuple(found)
             elif topic == EVENTS:
                 events.append(decode_event(cdr))
         except MessageError:
             continue  # one bad message must not hide the rest of the recording
     images.sort(key=lambda image: image[0])
-    frames = tuple(PlaybackFrame(stamp, jpeg, boxes.get(stamp, ())) for stamp, jpeg in images)
+    frames = tuple(PlaybackFrame(stamp, jpeg, boxes.get(stamp, ()), behaviour['skeletons'].get(stamp, ()),
+                                 behaviour['cues'].get(stamp, ())) for stamp, jpeg in images)
     return Recording(name, frames, tuple(events), encrypted)
 
 

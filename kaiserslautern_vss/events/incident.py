@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kaiserslautern_vss.behaviour.types import Cue
 from kaiserslautern_vss.detection.types import Detections
 
 EVENT_SCHEMA = 'kaiserslautern_vss/event/v1'
@@ -39,12 +40,31 @@ class IncidentObject:
 
 
 @dataclass
+class CueRecord:
+    """A behaviour rule's cue in an incident: its peak score, the tracks and the evidence measured
+    at that peak, and when the rule first fired."""
+
+    kind: str
+    score: float
+    track_ids: tuple[int, ...]
+    evidence: dict[str, float]
+    first_ns: int
+    peak_ns: int
+
+    def to_dict(self, rule: str) -> dict[str, Any]:
+        return {'rule': rule, 'kind': self.kind, 'score': round(self.score, 4), 'track_ids': list(self.track_ids),
+                'evidence': {name: round(value, 4) for name, value in self.evidence.items()},
+                'first_ns': self.first_ns, 'peak_ns': self.peak_ns}
+
+
+@dataclass
 class Incident:
     """An incident on one camera, open while ``ended_ns`` is None.
 
     ``rule``/``kind`` are the rule that opened it; ``rules`` lists every rule (or
     ``manual``) merged into it since. ``objects`` are keyed by ``(track_id, label)``;
     untracked detections (track id -1) share one entry per label holding the latest box.
+    ``cues`` holds, per behaviour rule that fired, the cue that made it fire (peak score).
     """
 
     id: str
@@ -57,6 +77,7 @@ class Incident:
     objects: dict[tuple[int, str], IncidentObject] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    cues: dict[str, CueRecord] = field(default_factory=dict)
     bag_path: str | None = None
     # 'recording' while its bag is written, 'failed' (no bag: no disk space or a disk
     # error) or 'cut' (the bag ends early); None before the recorder saw it
@@ -81,6 +102,17 @@ class Incident:
                 known.box, known.last_seen_ns = tuple(box), stamp_ns
         return joined
 
+    def add_cue(self, rule: str, cue: Cue, stamp_ns: int) -> bool:
+        """Record ``rule``'s cue, keeping its peak; True when the rule's cue is new here."""
+        known = self.cues.get(rule)
+        if known is None:
+            self.cues[rule] = CueRecord(cue.kind, cue.score, cue.track_ids, dict(cue.evidence), stamp_ns, stamp_ns)
+            return True
+        if cue.score > known.score:
+            known.score, known.track_ids, known.evidence, known.peak_ns = (
+                cue.score, cue.track_ids, dict(cue.evidence), stamp_ns)
+        return False
+
     def to_dict(self) -> dict[str, Any]:
         return {
             'schema': EVENT_SCHEMA,
@@ -98,6 +130,7 @@ class Incident:
             'ended': None if self.ended_ns is None else iso_utc(self.ended_ns),
             'ended_ns': self.ended_ns,
             'objects': [obj.to_dict() for obj in self.objects.values()],
+            'cues': [record.to_dict(rule) for rule, record in self.cues.items()],
             'bag_path': self.bag_path,
             'recording': self.recording,
             'recording_problem': self.recording_problem,

@@ -75,11 +75,11 @@ class EventManager:
             raise EventManagerError(str(error)) from error
         # A camera subset (--cameras) runs with the site's rules file: rules of cameras not
         # started here are skipped, loudly, so a misspelt camera id is still noticed.
-        skipped = [rule for rule in rules if rule.camera not in cameras]
+        skipped = [rule for rule in rules if not any(rule.applies_to(camera) for camera in cameras)]
         if skipped:
             log.warning('rules for cameras not served here are skipped: ' + ', '.join(
-                f'{rule.name} ({rule.camera})' for rule in skipped))
-        self.rules = [rule for rule in rules if rule.camera in cameras]
+                f'{rule.name} ({", ".join(rule.cameras)})' for rule in skipped))
+        self.rules = [rule for rule in rules if rule not in skipped]
         self.engine = RuleEngine(self.rules, end_hold_s=settings['end_hold_s'],
                                  manual_duration_s=settings['alarm_duration_s'])
         topics = {camera_topic(c, name): msgtype for c in cameras for name, msgtype in RECORDED_PER_CAMERA.items()}

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from kaiserslautern_vss.behaviour.types import Cue
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
-from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, CameraEventRule, Rule
+from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, BehaviourRule, CameraEventRule, Rule
 from kaiserslautern_vss.events.rule_schema import RuleConfigError
 
 
@@ -51,7 +52,8 @@ class RuleEngine:
         self._cooldown_ns = int(cooldown_s * 1e9)
         self._manual_ns = int(manual_duration_s * 1e9)
         self._new_id = new_id
-        self._conditions = {rule.name: _Condition() for rule in self.rules}
+        self._conditions: dict[tuple[str, str], _Condition] = {}  # (rule, camera)
+        self._latest_detections: dict[str, Detections] = {}  # camera -> where its tracks stand
         self._open: dict[str, Incident] = {}
         self._active_until_ns: dict[str, int] = {}
         self._cooldown_until_ns: dict[tuple[str, str], int] = {}
@@ -63,15 +65,37 @@ class RuleEngine:
     def update(self, camera: str, stamp_ns: int, detections: Detections) -> list[IncidentUpdate]:
         """Apply the camera's rules to one frame's detections."""
         updates = self._expire(stamp_ns, [camera])
+        self._latest_detections[camera] = detections
         for rule in self.rules:
-            if rule.camera != camera:
+            if not rule.applies_to(camera):
                 continue
             violating = rule.violating(stamp_ns, detections)
             if not rule.settings.active_at(stamp_ns):
                 continue
-            if self._debounced(rule, stamp_ns, len(violating) > 0):
+            if self._debounced(rule, camera, stamp_ns, len(violating) > 0):
                 updates += self._fire(camera, rule.name, rule.kind, stamp_ns, violating,
                                       reason=f'{rule.kind} {rule.name}')
+        return updates
+
+    def behaviour(self, camera: str, stamp_ns: int, cues: Sequence[Cue]) -> list[IncidentUpdate]:
+        """Apply the camera's behaviour rules to one frame's cues (the behaviour stage's scores).
+
+        A rule's condition holds while a cue of its kind reaches the rule's threshold (with one
+        of the cue's tracks in the rule's zone, placed by the camera's latest detections); it is
+        debounced like every condition, and the incident keeps the cue's peak score and evidence.
+        """
+        updates = self._expire(stamp_ns, [camera])
+        placed = self._latest_detections.get(camera, Detections.empty())
+        for rule in self.rules:
+            if not isinstance(rule, BehaviourRule) or not rule.applies_to(camera):
+                continue
+            found = rule.match(cues, placed)
+            if not rule.settings.active_at(stamp_ns):
+                continue
+            if self._debounced(rule, camera, stamp_ns, found is not None):
+                cue, involved = found
+                updates += self._fire(camera, rule.name, rule.kind, stamp_ns, involved,
+                                      reason=f'{rule.kind} {rule.name}', cue=cue)
         return updates
 
     def trigger(self, camera: str, stamp_ns: int, source: str, reason: str,
@@ -93,7 +117,7 @@ class RuleEngine:
         whose event types include it and is otherwise ignored. Without such rules every alarm
         opens an incident (alarm panels, door contacts).
         """
-        rules = [rule for rule in self.rules if rule.camera == camera and isinstance(rule, CameraEventRule)]
+        rules = [rule for rule in self.rules if rule.applies_to(camera) and isinstance(rule, CameraEventRule)]
         if not rules:
             return self.trigger(camera, stamp_ns, source='alarm', reason=reason)
         updates = self._expire(stamp_ns, [camera])
@@ -109,18 +133,18 @@ class RuleEngine:
         """End incidents whose hold expired, also on cameras that sent nothing since."""
         return self._expire(stamp_ns, list(self._open))
 
-    def _debounced(self, rule: Rule, stamp_ns: int, is_true: bool) -> bool:
+    def _debounced(self, rule: Rule, camera: str, stamp_ns: int, is_true: bool) -> bool:
         """Condition true for at least ``min_duration_s`` (gaps up to end_hold_s allowed)."""
-        state = self._conditions[rule.name]
         if not is_true:
             return False
+        state = self._conditions.setdefault((rule.name, camera), _Condition())
         if state.last_true_ns is None or stamp_ns - state.last_true_ns > self._hold_ns:
             state.onset_ns = stamp_ns
         state.last_true_ns = stamp_ns
         return stamp_ns - state.onset_ns >= int(rule.settings.min_duration_s * 1e9)
 
     def _fire(self, camera: str, rule: str, kind: str, stamp_ns: int, violating: Detections,
-              reason: str, active_until_ns: int | None = None) -> list[IncidentUpdate]:
+              reason: str, active_until_ns: int | None = None, cue: Cue | None = None) -> list[IncidentUpdate]:
         until = stamp_ns + self._hold_ns if active_until_ns is None else active_until_ns
         incident = self._open.get(camera)
         if incident is None:
@@ -130,10 +154,14 @@ class RuleEngine:
                                 started_ns=stamp_ns, updated_ns=stamp_ns,
                                 rules=[rule], reasons=[reason])
             incident.add_objects(stamp_ns, violating)
+            if cue is not None:
+                incident.add_cue(rule, cue, stamp_ns)
             self._open[camera] = incident
             self._active_until_ns[camera] = until
             return [IncidentUpdate('start', incident)]
         changed = incident.add_objects(stamp_ns, violating)
+        if cue is not None:
+            changed |= incident.add_cue(rule, cue, stamp_ns)
         if rule not in incident.rules:
             incident.rules.append(rule)
             changed = True

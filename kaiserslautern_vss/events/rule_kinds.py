@@ -1,4 +1,5 @@
-"""The kinds of incident rule: what each looks at in one camera's detections.
+"""The kinds of incident rule: what each looks at in one camera's detections, or for the
+behaviour kinds (``assault``, ``person_down``, ``fleeing``, ``vehicle_tampering``) in its cues.
 
 A rule names the objects that violate it (an empty selection means "condition false");
 :mod:`~kaiserslautern_vss.events.rule_engine` turns those conditions into incidents and
@@ -9,6 +10,7 @@ A rule names the objects that violate it (an empty selection means "condition fa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from kaiserslautern_vss.behaviour.types import ASSAULT, FLEEING, PERSON_DOWN, VEHICLE_TAMPERING, Cue
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 from kaiserslautern_vss.events.zones import Zone, foot_points
 from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
@@ -93,6 +96,14 @@ class Rule(ABC):
     @property
     def camera(self) -> str:
         return self.settings.camera
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras the rule watches; () for every camera (kinds with a camera list)."""
+        return (self.settings.camera,)
+
+    def applies_to(self, camera: str) -> bool:
+        return not self.cameras or camera in self.cameras
 
     @abstractmethod
     def violating(self, stamp_ns: int, detections: Detections) -> Detections:
@@ -335,5 +346,73 @@ class CameraEventRule(Rule):
         return Detections.empty()  # fires on alarms only
 
 
+class BehaviourRule(Rule):
+    """A behaviour cue (``/vss/<cam>/behaviour``, see :meth:`RuleEngine.behaviour`) of the rule's
+    kind scoring at least ``threshold``, on one of ``cameras`` (omitted: every camera), with one
+    of the cue's tracks standing (box bottom-centre) in ``zone`` when one is set; fields
+    ``threshold``, ``cameras``, ``zone`` besides the common ones. A single ``camera:`` is refused
+    with a hint: these kinds watch a list of cameras."""
+
+    def __init__(self, settings: RuleSettings, cameras: tuple[str, ...], threshold: float,
+                 zone: Zone | None) -> None:
+        super().__init__(settings)
+        self._cameras, self.threshold, self.zone = cameras, threshold, zone
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return self._cameras
+
+    @classmethod
+    def from_fields(cls, fields: RuleFields) -> Rule:
+        name = fields.string('name')
+        if fields.given('camera'):
+            fields.raw('camera')
+            fields.problem('camera', f'{cls.kind} rules watch a list of cameras: write cameras: [...] '
+                                     '(omit it for every camera)')
+        cameras = fields.camera_list('cameras')
+        return cls(fields.common_settings(name, '', frozenset({'person'})), cameras, fields.score('threshold'),
+                   fields.zone('zone', None))
+
+    def violating(self, stamp_ns: int, detections: Detections) -> Detections:
+        return Detections.empty()  # fires on cues only
+
+    def match(self, cues: Sequence[Cue], placed: Detections) -> tuple[Cue, Detections] | None:
+        """The strongest cue of this kind that counts, and its tracks among ``placed`` (the
+        camera's latest detections); None when none does."""
+        for cue in sorted((c for c in cues if c.kind == self.kind and c.score >= self.threshold),
+                          key=lambda c: c.score, reverse=True):
+            tracks = placed.select(np.isin(placed.track_ids, cue.track_ids)) if len(placed) else placed
+            if self.zone is None:
+                return cue, tracks
+            inside = tracks.select(self.zone.contains(foot_points(tracks.boxes)))
+            if len(inside):
+                return cue, inside
+        return None
+
+    def everywhere(self) -> BehaviourRule:
+        """This rule on every camera at any time of day: footage in a dry run has neither a site
+        camera nor a time of day."""
+        return type(self)(dataclasses.replace(self.settings, time_windows=()), (), self.threshold, self.zone)
+
+
+class AssaultRule(BehaviourRule):
+    kind = ASSAULT
+
+
+class PersonDownRule(BehaviourRule):
+    kind = PERSON_DOWN
+
+
+class FleeingRule(BehaviourRule):
+    kind = FLEEING
+
+
+class VehicleTamperingRule(BehaviourRule):
+    """Meant for review, not for police dispatch."""
+
+    kind = VEHICLE_TAMPERING
+
+
 RULE_KINDS: dict[str, type[Rule]] = {kind.kind: kind for kind in (
-    ZoneIntrusionRule, CrowdingRule, LoiteringRule, LineCrossingRule, ObjectLeftBehindRule, CameraEventRule)}
+    ZoneIntrusionRule, CrowdingRule, LoiteringRule, LineCrossingRule, ObjectLeftBehindRule, CameraEventRule,
+    AssaultRule, PersonDownRule, FleeingRule, VehicleTamperingRule)}

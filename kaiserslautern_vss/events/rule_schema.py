@@ -67,6 +67,9 @@ class RuleFields:
         self.problems.append(f'rule {self.rule!r}: field {key!r}: {problem}')
         return stand_in
 
+    def given(self, key: str) -> bool:
+        return key in self._config
+
     def raw(self, key: str, default: Any = _REQUIRED) -> Any:
         """The value, the default, or _REQUIRED when a required field is missing (a problem)."""
         self._used.add(key)
@@ -118,12 +121,38 @@ class RuleFields:
         if problem:
             self.problem(key, problem)
 
+    def score(self, key: str) -> float:
+        """A required cue score threshold in (0, 1]."""
+        value = self.raw(key)
+        if value is _REQUIRED:
+            return 1.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:  # NaN fails
+            return self.problem(key, f'must be a cue score in (0, 1], got {value!r}', 1.0)
+        return float(value)
+
+    def camera_list(self, key: str) -> tuple[str, ...]:
+        """Camera ids, each checked against the site's; omitted: () = every camera."""
+        cameras = self.strings(key, [])
+        if cameras is None:
+            return ()
+        if not cameras and self.given(key):
+            return self.problem(key, 'must not be empty (omit it for every camera)', ())
+        for camera in sorted(set(cameras)):
+            if cameras.count(camera) > 1:
+                self.problem(key, f'lists {camera!r} twice')
+            self._refer(key, self._references.camera, camera)
+        return tuple(dict.fromkeys(cameras))
+
     def settings(self, default_classes: Sequence[str] = ('person',)) -> RuleSettings:
+        """The fields of a rule on one camera: ``camera`` and ``classes`` besides the common ones."""
         name = self.string('name')
         camera = self.string('camera')
         if camera:
             self._refer('camera', self._references.camera, camera)
-        classes = self.class_names('classes', default_classes)
+        return self.common_settings(name, camera, self.class_names('classes', default_classes))
+
+    def common_settings(self, name: str, camera: str, classes: frozenset[str]) -> RuleSettings:
+        """Time windows, time zone and minimum duration, which every rule kind has."""
         windows = []
         for text in self.strings('time_windows', []) or []:
             try:

@@ -1,10 +1,16 @@
-"""Detector node: the detector sessions of the vision pipeline, /vss/<cam>/detections out.
+"""Detector node: the detector sessions of the vision pipeline, /vss/<cam>/detections out,
+and its behaviour stage: /vss/<cam>/behaviour and /vss/<cam>/skeletons out.
 
 Hosted by the vision_pipeline process (nodes/vision_pipeline.py). It loads the pool of
 detector sessions the pipeline's :class:`DetectionScheduler` runs (fair newest-frame-wins
 slots per camera, batching, motion gating, tracking), publishes each frame's validated
 detections with the frame's header for the event manager, rviz2 and recordings, and reports
 the scheduler on /diagnostics. It reads nothing from the bus: frames come in memory.
+
+With ``behaviour`` on it also loads the behaviour stage (pose model if found) that the
+pipeline runs on each masked frame's tracked persons, and publishes its cues and skeletons
+(numbers only). Without the pose model only the box-and-track cues run: said as a WARN on
+/diagnostics and in a start-up message on /vss/events, like the detector's grade.
 
 No annotated image here: an annotated view drawn on raw frames would carry unmasked faces.
 The commissioning view (/vss/<cam>/image_annotated) is drawn by the privacy node on the
@@ -13,28 +19,43 @@ anonymised frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
+from kaiserslautern_vss.behaviour.messages import encode_behaviour
+from kaiserslautern_vss.behaviour.model_status import (behaviour_info_json, model_less_warning, pose_model_problem,
+                                                       resolve_pose_model_path)
+from kaiserslautern_vss.behaviour.pose_estimator import PoseModelError
+from kaiserslautern_vss.behaviour.stage import BehaviourStage, load_pose_estimator
+from kaiserslautern_vss.behaviour.types import BehaviourAnalyzer, BehaviourSettings
 from kaiserslautern_vss.detection.factory import create_detector_pool
 from kaiserslautern_vss.detection.grade import detector_info_json
-from kaiserslautern_vss.detection.motion import MotionGateSettings
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError
-from kaiserslautern_vss.detection.scheduler import DetectionScheduler, SchedulerSettings, default_session_count
+from kaiserslautern_vss.detection.scheduler import DetectionScheduler, default_session_count
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings
+from kaiserslautern_vss.parameters.detector import PARAMETERS, detector_settings, scheduler_settings
+from kaiserslautern_vss.pipeline.vision import CameraCounts, PipelineOutput
 from kaiserslautern_vss.privacy.detection_validation import detector_labels
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.skeleton_markers import skeleton_markers
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: a camera silent this long is reported (it simply leaves the batches meanwhile)
 STALE_CAMERA_S = 5.0
+#: /vss/<cam>/behaviour is published on every analysed frame with a person or a cue above 0
+#: (rules see scores rise and fall frame by frame) and at this period otherwise, so that a
+#: subscriber can tell "nothing happening" from "behaviour stage silent" at little cost
+BEHAVIOUR_KEEPALIVE_S = 1.0
 
 
 class DetectorNode(Node):
@@ -61,22 +82,54 @@ class DetectorNode(Node):
             camera_id: self.create_publisher(Detection2DArray, camera_topic(camera_id, 'detections'),
                                              qos.RELIABLE)
             for camera_id in params['cameras']}
-        self.scheduler_settings = SchedulerSettings(
-            batch_size=params['batch_size'], motion_gating=params['motion_gating'],
-            motion=MotionGateSettings(forced_refresh_s=params['forced_refresh_s']),
-            motion_hold_s=params['motion_hold_s'], tracking=params['tracking'])
+        self.scheduler_settings = scheduler_settings(params)
         self.scheduler: DetectionScheduler | None = None
+        self.pipeline_counts: Callable[[], Mapping[str, CameraCounts]] | None = None
         self.previous_published: dict[str, tuple[int, float]] = {}
+        self.behaviour: BehaviourAnalyzer | None = None
+        self.pose_model = ''
+        if params['behaviour']:
+            self._start_behaviour(params)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+
+    def _start_behaviour(self, params: Mapping[str, Any]) -> None:
+        """The behaviour stage, with the pose model when found, and its outputs."""
+        problem = pose_model_problem(params['pose_model_path'], params['require_pose_model'])
+        self.pose_model = resolve_pose_model_path(params['pose_model_path'])
+        try:
+            if problem:
+                raise PoseModelError(problem)
+            estimator = load_pose_estimator(self.pose_model) if self.pose_model else None
+        except PoseModelError as error:
+            super().destroy_node()
+            raise StartupError(f'detector: {error}') from error
+        self.behaviour = BehaviourStage(estimator, BehaviourSettings(
+            pose_crops_per_frame=params['pose_crops_per_frame']))
+        if self.pose_model:
+            self.get_logger().info(f'behaviour: pose model {self.pose_model}')
+        else:
+            self.get_logger().warning(f'behaviour: {model_less_warning()}')
+        self.info_pub.publish(String(data=behaviour_info_json(
+            self.get_fully_qualified_name(), self.pose_model, params['cameras'])))
+        self.behaviour_pubs = {camera_id: self.create_publisher(String, camera_topic(camera_id, 'behaviour'),
+                                                                qos.RELIABLE)
+                               for camera_id in params['cameras']}
+        self.skeleton_pubs = {camera_id: self.create_publisher(MarkerArray, camera_topic(camera_id, 'skeletons'),
+                                                               qos.RELIABLE)
+                              for camera_id in params['cameras']}
+        self.behaviour_sent_ns = dict.fromkeys(params['cameras'], 0)
 
     @property
     def labels(self) -> frozenset[str]:
         """Every label the detector can give: the allowlist, or all classes of the model."""
         return detector_labels(self.detectors[0], self.settings['class_allowlist'])
 
-    def attach(self, scheduler: DetectionScheduler) -> None:
-        """The scheduler running this node's sessions (reported in diagnostics, stopped on destroy)."""
+    def attach(self, scheduler: DetectionScheduler,
+               pipeline_counts: Callable[[], Mapping[str, CameraCounts]] | None = None) -> None:
+        """The scheduler running this node's sessions (reported in diagnostics, stopped on destroy)
+        and the pipeline's counters (its behaviour stage's, in diagnostics)."""
         self.scheduler = scheduler
+        self.pipeline_counts = pipeline_counts
 
     def publish(self, camera_id: str, detections: Detections, header: Header) -> None:
         """Called from inference workers; on shutdown (SIGINT shuts the context down before
@@ -88,6 +141,24 @@ class DetectorNode(Node):
                 if self.context.ok():
                     raise
 
+    def publish_behaviour(self, output: PipelineOutput) -> None:
+        """Cues (see :data:`BEHAVIOUR_KEEPALIVE_S`) and skeletons of one analysed frame; called
+        from inference workers like :meth:`publish`."""
+        camera_id, stamp_ns, behaviour = output.camera_id, output.stamp_ns, output.behaviour
+        due = ('person' in output.detections.labels or any(cue.score > 0.0 for cue in behaviour.cues)
+               or stamp_ns - self.behaviour_sent_ns[camera_id] >= BEHAVIOUR_KEEPALIVE_S * 1e9)
+        if not self.context.ok():
+            return
+        try:
+            if due:
+                self.behaviour_pubs[camera_id].publish(String(data=encode_behaviour(camera_id, stamp_ns, behaviour)))
+                self.behaviour_sent_ns[camera_id] = stamp_ns
+            if behaviour.poses or due:  # an empty array (DELETEALL) clears the last skeletons
+                self.skeleton_pubs[camera_id].publish(skeleton_markers(behaviour.poses, output.context))
+        except RCLError:
+            if self.context.ok():
+                raise
+
     def _diagnostics(self) -> dict[str, tuple[bytes, str, dict[str, object]]]:
         if self.scheduler is None:
             return {}
@@ -95,6 +166,11 @@ class DetectorNode(Node):
         level, grade_text = ((OK, 'privacy-grade') if self.grade.privacy_grade
                              else (WARN, 'NOT privacy-grade, privacy masks conservatively'))
         report = {'model': (level, f'{grade_text}: {self.description}', {'grade': self.grade.value})}
+        behaviour = self._behaviour_counts()
+        if self.behaviour is not None:
+            level, message = (OK, f'pose cues on: {self.pose_model}') if self.pose_model else \
+                (WARN, model_less_warning())
+            report['behaviour'] = (level, message, {'pose_model': self.pose_model or 'none'})
         for camera_id, stats in self.scheduler.stats().items():
             published_before, then_s = self.previous_published.get(camera_id, (stats.published, now_s))
             self.previous_published[camera_id] = (stats.published, now_s)
@@ -110,8 +186,18 @@ class DetectorNode(Node):
                 'gated_out': stats.gated, 'shed': stats.dropped, 'failed': stats.failed,
                 'latency_p50_ms': f'{stats.latency_p50_s * 1e3:.1f}',
                 'latency_p99_ms': f'{stats.latency_p99_s * 1e3:.1f}',
-                'sessions': self.scheduler.sessions})
+                'sessions': self.scheduler.sessions, **behaviour.get(camera_id, {})})
         return report
+
+    def _behaviour_counts(self) -> dict[str, dict[str, object]]:
+        """Per camera: frames analysed, analyses failed (the frame left masked without cues) and
+        the worker CPU time spent in the behaviour stage since start (its share of the site)."""
+        if self.behaviour is None or self.pipeline_counts is None:
+            return {}
+        return {camera_id: {'behaviour_analysed': counts.behaviour.analysed,
+                            'behaviour_failed': counts.behaviour.failed,
+                            'behaviour_cpu_ms': f'{counts.behaviour.cpu_s * 1e3:.0f}'}
+                for camera_id, counts in self.pipeline_counts().items()}
 
     def destroy_node(self) -> None:
         if self.scheduler is not None:

@@ -1,8 +1,9 @@
 """Operator console node: anonymised topics in, the Leitstelle web console (HTTPS) out.
 
-Subscribes ONLY ``/vss/<cam>/image_anonymized/compressed``, ``/vss/<cam>/detections``
-and ``/vss/events`` (serialized; decoded when a browser looks), and calls the event
-manager's ``/vss/<cam>/trigger_recording`` service for manual triggers. Never
+Subscribes ONLY ``/vss/<cam>/image_anonymized/compressed``, ``/vss/<cam>/detections``,
+``/vss/<cam>/behaviour``, ``/vss/<cam>/skeletons`` and ``/vss/events`` (serialized; decoded
+when a browser looks), and calls the event manager's ``/vss/<cam>/trigger_recording``
+service for manual triggers. Never
 ``image_raw``: :data:`SUBSCRIBED_PER_CAMERA` is the whole list, and a test checks the
 node's subscriptions in the ROS graph. The camera topics are subscribed only while a
 browser watches the live view (and ``WATCH_GRACE_S`` after), so ten camera streams cost
@@ -21,6 +22,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
 from kaiserslautern_vss.bind_address import BindAddressError
 from kaiserslautern_vss.console.accounts import AccountError
@@ -42,6 +44,8 @@ from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 SUBSCRIBED_PER_CAMERA = {
     'image_anonymized/compressed': (CompressedImage, qos.SENSOR, LiveState.on_image),
     'detections': (Detection2DArray, qos.RELIABLE, LiveState.on_detections),
+    'behaviour': (String, qos.RELIABLE, LiveState.on_behaviour),
+    'skeletons': (MarkerArray, qos.RELIABLE, LiveState.on_skeletons),
 }
 TRIGGER_TIMEOUT_S = 5.0
 WATCH_GRACE_S = 10.0

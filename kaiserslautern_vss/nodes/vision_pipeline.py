@@ -5,10 +5,11 @@
 
 The nodes keep their names, parameters and diagnostics (config/*.yaml sections work as they
 are); what changes is how frames travel: camera -> detection scheduler -> masking ->
-publish, handed on in memory (kaiserslautern_vss.pipeline.vision), like ROS 2 composition with
-intra-process hand-off. Nothing from the bus reaches the privacy stage, so another local
-process cannot unmask a frame, and unmasked frames are on the bus only behind the camera
-driver's commissioning switch ``publish_raw``. Cameras served by the privacy node without a
+behaviour (poses on the tracked persons) -> publish, handed on in memory
+(kaiserslautern_vss.pipeline.vision), like ROS 2 composition with intra-process hand-off.
+Nothing from the bus reaches the privacy stage, so another local process cannot unmask a
+frame, and unmasked frames are on the bus only behind the camera driver's commissioning
+switch ``publish_raw``. Cameras served by the privacy node without a
 driver here are read from ``/vss/<cam>/image_raw`` (replays).
 
 The process ends with status 0 once every hosted camera's finite source has ended and the
@@ -111,11 +112,13 @@ def _wire(drivers: list[CameraDriverNode], detector: DetectorNode, privacy: Priv
         if result.detections is not None:
             detector.publish(result.camera_id, result.detections, result.context)
         privacy.publish(result)
+        if result.behaviour is not None:
+            detector.publish_behaviour(result)
 
     pipeline = VisionPipeline(detector.detectors, privacy.anonymizers(detector.grade),
                               detector.scheduler_settings, privacy.pipeline_settings(detector.labels),
-                              output, privacy.now_ns, privacy.report)
-    detector.attach(pipeline.scheduler)
+                              output, privacy.now_ns, privacy.report, detector.behaviour)
+    detector.attach(pipeline.scheduler, pipeline.counts)
     driven = {driver.camera_id for driver in drivers}
     privacy.attach(pipeline, [c for c in privacy.cameras if c not in driven])
     return pipeline

@@ -12,6 +12,7 @@ from kaiserslautern_vss.paths import resolve_model_path
 
 if TYPE_CHECKING:
     from kaiserslautern_vss.detection.onnx_detector import DetectorSettings
+    from kaiserslautern_vss.detection.scheduler import SchedulerSettings
 
 PARAMETERS = (
     CAMERAS,
@@ -48,6 +49,17 @@ PARAMETERS = (
               minimum=0.1, maximum=600.0),
     ParamSpec('motion_hold_s', 1.0, 'Motion gating: keep inferring this long after the last motion '
               'while objects are tracked', minimum=0.0, maximum=60.0),
+    ParamSpec('behaviour', True, 'Estimate poses of tracked persons and score the behaviour cues (assault, '
+              'person_down, fleeing, vehicle_tampering) on the frame in memory; published on '
+              '/vss/<cam>/behaviour and /vss/<cam>/skeletons. Needs tracking'),
+    ParamSpec('pose_model_path', '', 'MoveNet SinglePose Lightning ONNX; empty: pose/movenet_lightning.onnx from '
+              'VSS_MODEL_DIR, ../shared/models or ~/.local/share/kaiserslautern_vss/models '
+              '(scripts/get_pose_model.sh). Without it only person_down and fleeing are scored, said on '
+              '/diagnostics and /vss/events'),
+    ParamSpec('pose_crops_per_frame', 4, 'Most person crops per camera frame that get a pose (chosen by cheap '
+              'box and track cues); each costs about 8 ms of one core', minimum=1, maximum=32),
+    ParamSpec('require_pose_model', False, 'Refuse to start without the pose model (site configurations: '
+              'assault and vehicle_tampering need it)'),
 )
 
 
@@ -67,3 +79,14 @@ def detector_settings(values: Mapping[str, Any]) -> DetectorSettings:
         nms_iou=values['nms_iou'],
         class_allowlist=tuple(values['class_allowlist']),
         class_thresholds=parse_class_thresholds(values['class_thresholds']))
+
+
+def scheduler_settings(values: Mapping[str, Any]) -> SchedulerSettings:
+    """Batching, motion gating and tracking from validated parameter values (the vision pipeline
+    and vss-incidents alike)."""
+    from kaiserslautern_vss.detection.motion import MotionGateSettings
+    from kaiserslautern_vss.detection.scheduler import SchedulerSettings
+    return SchedulerSettings(
+        batch_size=values['batch_size'], motion_gating=values['motion_gating'],
+        motion=MotionGateSettings(forced_refresh_s=values['forced_refresh_s']),
+        motion_hold_s=values['motion_hold_s'], tracking=values['tracking'])

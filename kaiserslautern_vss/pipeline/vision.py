@@ -5,7 +5,8 @@ very frame a moment ago, in the same worker thread. Nothing another process publ
 reach it, so no forged, empty or late message can make a frame less masked.
 
     submit(frame) --stamp window--> DetectionScheduler --worker--> validate detections
-        -> anonymizer (policy masks, or conservative ones) --> output(PipelineOutput)
+        -> anonymizer (policy masks, or conservative ones) -> behaviour analyzer (poses, cues)
+        --> output(PipelineOutput)
 
 Overload is met before any work: each camera has a one-frame slot in the scheduler and a
 newer frame replaces a waiting one (shed, counted). A frame is failed closed (fully masked,
@@ -13,17 +14,24 @@ or dropped with ``publish_failed`` off) only when it cannot be anonymised: infer
 its detections were rejected as invalid, or masking raised. Frames stamped outside the
 stamp window are refused before they touch any state. Every refusal, repair and failure is
 counted per camera and reason, and reported through ``report`` for logging.
+
+The behaviour analyzer (optional) sees the same frame in memory, after it is masked: poses
+are estimated on the tracked persons here, so raw pixels still never leave the process. It
+can neither fail nor unmask a frame: an exception is caught, counted and reported, and the
+frame leaves masked as ever, only without its behaviour result.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from kaiserslautern_vss.behaviour.types import BehaviourAnalyzer, BehaviourResult
 from kaiserslautern_vss.detection.factory import Detector
 from kaiserslautern_vss.detection.scheduler import DetectionResult, DetectionScheduler, SchedulerSettings
 from kaiserslautern_vss.detection.types import Detections
@@ -40,6 +48,7 @@ LATENCY_WINDOW = 300
 
 # Kinds of reported problems
 REFUSED, REPAIRED, FAILED_CLOSED = 'refused', 'repaired', 'failed closed'
+BEHAVIOUR_FAILED = 'behaviour failed'  # the frame left masked, without poses and cues
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class PipelineOutput:
     image: np.ndarray | None
     detections: Detections | None
     failure: str | None = None
+    behaviour: BehaviourResult | None = None  # None: no analyzer, failed closed, or analysis failed
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,17 @@ class CameraCounts:
     repaired: dict[str, int]
     latency_p50_s: float
     latency_p99_s: float
+    behaviour: BehaviourCounts
+
+
+@dataclass(frozen=True)
+class BehaviourCounts:
+    """The behaviour analyzer on one camera: frames analysed, failures, and the CPU time the
+    worker threads spent in it (its share of the pipeline's CPU, for sizing the site)."""
+
+    analysed: int
+    failed: int
+    cpu_s: float
 
 
 @dataclass(frozen=True)
@@ -101,18 +122,24 @@ class _Camera:
         self.failed_closed: Counter = Counter()
         self.repaired: Counter = Counter()
         self.latencies_s: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.analysed = 0
+        self.behaviour_failed = 0
+        self.behaviour_cpu_s = 0.0
 
 
 class VisionPipeline:
     """``anonymizers`` holds one per camera (they remember recent masks, so one camera each);
     ``clock_ns`` is the node's clock (simulated time in a replay); ``output`` and ``report``
-    are called from worker threads, for one camera at a time and in frame order."""
+    are called from worker threads, for one camera at a time and in frame order, and so is
+    ``behaviour`` (its per-camera state must bear different cameras in different threads)."""
 
     def __init__(self, detectors: Sequence[Detector], anonymizers: Mapping[str, FrameMasker],
                  scheduler_settings: SchedulerSettings, settings: PipelineSettings,
                  output: Callable[[PipelineOutput], None], clock_ns: Callable[[], int],
-                 report: Callable[[Problem], None] = lambda problem: None) -> None:
+                 report: Callable[[Problem], None] = lambda problem: None,
+                 behaviour: BehaviourAnalyzer | None = None) -> None:
         self.settings = settings
+        self._behaviour = behaviour
         self._cameras = {camera_id: _Camera(anonymizer) for camera_id, anonymizer in anonymizers.items()}
         self._output = output
         self._clock_ns = clock_ns
@@ -148,7 +175,8 @@ class VisionPipeline:
         with self._lock:
             return {camera_id: CameraCounts(
                 camera.submitted, dict(camera.refused), camera.masked, dict(camera.failed_closed),
-                dict(camera.repaired), *_percentiles(camera.latencies_s))
+                dict(camera.repaired), *_percentiles(camera.latencies_s),
+                BehaviourCounts(camera.analysed, camera.behaviour_failed, camera.behaviour_cpu_s))
                 for camera_id, camera in self._cameras.items()}
 
     def _on_result(self, result: DetectionResult) -> None:
@@ -171,10 +199,30 @@ class VisionPipeline:
         except Exception as error:  # noqa: BLE001 - any masking failure must fail closed
             self._fail_closed(result, MASKING_FAILED, repr(error))
             return
+        behaviour = self._analyse(camera, result, validated.detections, submitted.stamp_ns)
         self._emit(camera, PipelineOutput(result.camera_id, submitted.stamp_ns, submitted.context, masked,
-                                          validated.detections))
+                                          validated.detections, behaviour=behaviour))
         with self._lock:
             camera.masked += 1
+
+    def _analyse(self, camera: _Camera, result: DetectionResult, detections: Detections,
+                 stamp_ns: int) -> BehaviourResult | None:
+        """Poses and cues of the masked frame, on its raw pixels still in memory; None if it failed."""
+        if self._behaviour is None:
+            return None
+        started_cpu_s = time.thread_time()  # this worker's CPU only: the other worker keeps running
+        try:
+            behaviour = self._behaviour.analyse(result.camera_id, result.image, detections, stamp_ns / NS_PER_S)
+        except Exception as error:  # noqa: BLE001 - behaviour must never cost a frame its masking
+            behaviour = None
+            self._report(Problem(result.camera_id, BEHAVIOUR_FAILED, type(error).__name__, repr(error)))
+        with self._lock:
+            camera.behaviour_cpu_s += time.thread_time() - started_cpu_s
+            if behaviour is None:
+                camera.behaviour_failed += 1
+            else:
+                camera.analysed += 1
+        return behaviour
 
     def _fail_closed(self, result: DetectionResult, reason: str, detail: str) -> None:
         camera = self._cameras[result.camera_id]

@@ -113,7 +113,8 @@ def _rule_rows(site: Site) -> list[tuple]:
     rows = []
     for rule in site.rules:
         windows = ', '.join(f'{w.start:%H:%M}-{w.end:%H:%M}' for w in rule.settings.time_windows) or 'immer'
-        rows.append((rule.name, rule.kind, rule.camera, ', '.join(sorted(rule.settings.classes)), windows))
+        rows.append((rule.name, rule.kind, ', '.join(rule.cameras) or 'alle Kameras',
+                     ', '.join(sorted(rule.settings.classes)), windows))
     return rows
 
 

@@ -54,14 +54,16 @@
     }
   }
 
-  // The large camera with its newest detections drawn over it.
+  // The large camera with its newest detections and skeletons drawn over it, its cues below.
   async function drawLarge(camera) {
     const response = await fetch(`/api/live/${encodeURIComponent(camera)}/detections`, {credentials: 'same-origin'});
     if (!response.ok || camera !== largeCamera) return;
-    const boxes = (await response.json()).boxes;
+    const {boxes, skeletons, cues} = await response.json();
     await largeImage.decode();
     vss.fit(largeImage, large, 0.65);
     vss.drawBoxes(largeBoxes, largeImage, boxes);
+    vssBehaviour.draw(largeBoxes, skeletons);
+    vssBehaviour.show(document.getElementById('large-cues'), cues);
   }
 
   function showLarge(camera) {
@@ -123,6 +125,7 @@
     item.querySelector('.alert-rule').textContent = alert.rule;
     item.querySelector('.alert-state').textContent = alert.state === 'open' ? '(offen)' : '(beendet)';
     item.querySelector('.alert-time').textContent = vss.siteTime(alert.started);
+    vssBehaviour.show(item.querySelector('.alert-cues'), alert.cues || []);  // why a behaviour rule fired
     const link = item.querySelector('.alert-link');
     link.hidden = !alert.folder;
     if (alert.folder) link.href = `/incidents/${encodeURIComponent(alert.folder)}`;

@@ -1,6 +1,7 @@
 'use strict';
-// Incident player: anonymised frames from the bag, detections drawn on a canvas,
-// timeline with the trigger marked, play / pause / step.
+// Incident player: anonymised frames from the bag, detections and skeletons drawn on a canvas,
+// the cues of the frame and those that fired the incident, timeline with the trigger marked,
+// play / pause / step.
 (() => {
   const player = document.getElementById('player');
   const name = encodeURIComponent(player.dataset.name);
@@ -27,6 +28,8 @@
   image.addEventListener('load', () => {
     fit();
     vss.drawBoxes(canvas, image, timeline.frames[index].boxes);
+    vssBehaviour.draw(canvas, timeline.frames[index].skeletons);
+    vssBehaviour.show(document.getElementById('frame-cues'), timeline.frames[index].cues);
     if (playing) {
       const now = timeline.frames[index];
       const next = timeline.frames[index + 1];
@@ -50,6 +53,8 @@
     timeline = body;
     if (!timeline.frames.length) { clock.textContent = 'Keine Bilder in dieser Aufzeichnung.'; return; }
     position.max = String(timeline.frames.length - 1);
+    const fired = timeline.events.filter((event) => event.cues.length);
+    if (fired.length) vssBehaviour.show(document.getElementById('incident-cues'), fired[fired.length - 1].cues);
     if (timeline.trigger_s !== null) {
       const last = timeline.frames[timeline.frames.length - 1].t || 1;
       const mark = document.getElementById('trigger-mark');
