@@ -42,7 +42,7 @@ from kaiserslautern_vss.behaviour.tracks import (
     CameraTracks, PersonTrack, box_gap_in_heights, collapsed, near_vehicle)
 from kaiserslautern_vss.behaviour.types import (
     ASSAULT, FLEEING, PERSON_DOWN, VEHICLE_TAMPERING, BehaviourSettings, Cue)
-from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 
 #: box height/width at or above which a person is upright, at or below which horizontal
 UPRIGHT_ASPECT, HORIZONTAL_ASPECT = 1.3, 0.9
@@ -102,9 +102,17 @@ def _second_fastest(speeds: list[float]) -> float:
     return sorted(speeds)[-2] if len(speeds) >= 2 else 0.0
 
 
-def people_groups(detections: Detections, near_heights: float) -> list[list[int]]:
-    """Indices of the frame's person detections, grouped: two people within ``near_heights``
-    body heights of each other (box gap plus foot-line difference) are in one group."""
+@dataclass(frozen=True)
+class PeopleGroup:
+    """People within ``near_heights`` of each other on one frame (box gap plus foot-line
+    difference, chained), and the unexplained motion around them (:mod:`.motion`)."""
+
+    boxes: np.ndarray
+    track_ids: tuple[int, ...]  # the tracked members
+    motion_share: float
+
+
+def people_groups(detections: Detections, motion: UnexplainedMotion, near_heights: float) -> list[PeopleGroup]:
     people = [i for i, label in enumerate(detections.labels) if label == 'person']
     boxes = detections.boxes
     parent = {i: i for i in people}
@@ -119,10 +127,17 @@ def people_groups(detections: Detections, near_heights: float) -> list[list[int]
             height = (boxes[i, 3] - boxes[i, 1] + boxes[j, 3] - boxes[j, 1]) / 2
             if box_gap_in_heights(boxes[i], boxes[j], max(float(height), 1.0)) <= near_heights:
                 parent[root(i)] = root(j)
-    groups: dict[int, list[int]] = {}
+    members: dict[int, list[int]] = {}
     for i in people:
-        groups.setdefault(root(i), []).append(i)
-    return list(groups.values())
+        members.setdefault(root(i), []).append(i)
+    groups = []
+    for indices in members.values():
+        group_boxes = boxes[indices]
+        # a person cut by the side of the frame moves outside their visible box
+        share = 0.0 if any(motion.at_side_edge(box) for box in group_boxes) else motion.share(group_boxes)
+        groups.append(PeopleGroup(group_boxes, tuple(int(detections.track_ids[i]) for i in indices
+                                                     if detections.track_ids[i] != UNTRACKED), share))
+    return groups
 
 
 def _onlookers(group: list[PersonTrack], others: list[PersonTrack], window_s: float) -> int:
@@ -138,17 +153,18 @@ def _onlookers(group: list[PersonTrack], others: list[PersonTrack], window_s: fl
     return count
 
 
-def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Detections, stamp_s: float,
+def assault_cue(tracks: CameraTracks, groups: list[PeopleGroup], stamp_s: float,
                 settings: BehaviourSettings) -> Cue:
     """The most agitated group of people on the frame (see the module docstring)."""
     best = _no_cue(ASSAULT)
     present = {t.track_id: t for t in tracks.present(stamp_s)}
-    for group in people_groups(detections, settings.near_heights):
-        members = [present[int(detections.track_ids[i])] for i in group
-                   if int(detections.track_ids[i]) in present]
-        share = motion.share([detections.boxes[i] for i in group]) if not any(
-            motion.at_side_edge(detections.boxes[i]) for i in group) else 0.0
-        agitation = _clip(share / settings.agitation_share)
+    for group in groups:
+        agitation = _clip(group.motion_share / settings.agitation_share)
+        if len(group.boxes) == 1:
+            agitation *= LONE_PERSON_FACTOR
+        if agitation <= best.score:
+            continue  # what follows only confirms agitation (multiplies it at most 2.4 times)
+        members = [present[tid] for tid in group.track_ids if tid in present]
         limbs = [speed for track in members for _, speed in track.limb_speeds(settings.assault_window_s)]
         limb_speed = _second_fastest(limbs)
         strikes = _ramp(limb_speed, settings.strike_heights_per_s, 2 * settings.strike_heights_per_s)
@@ -157,10 +173,9 @@ def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Det
                                settings.assault_window_s) if members else 0
         score = _clip(agitation * (1.0 + STRIKE_WEIGHT * strikes + DOWN_WEIGHT * down
                                    + ONLOOKER_WEIGHT * min(onlookers, 2)))
-        score *= 1.0 if len(group) > 1 else LONE_PERSON_FACTOR
         if score > best.score:
-            best = Cue(ASSAULT, score, tuple(t.track_id for t in members)[:MAX_TRACKS], {
-                'unexplained_motion_share': share, 'people': float(len(group)),
+            best = Cue(ASSAULT, score, group.track_ids[:MAX_TRACKS], {
+                'unexplained_motion_share': group.motion_share, 'people': float(len(group.boxes)),
                 'limb_speed_heights_per_s': limb_speed,
                 'strikes': float(sum(speed >= settings.strike_heights_per_s for speed in limbs)),
                 'one_going_down': float(down), 'onlookers_converging': float(onlookers)})
