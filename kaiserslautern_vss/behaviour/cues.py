@@ -3,20 +3,27 @@
 All measures are in body heights (per second), so they hold at any camera distance and frame
 rate (see :mod:`kaiserslautern_vss.behaviour.tracks`).
 
-``assault``: a pair of people in contact range for most of the last ``assault_window_s``, with
-*repeated* fast limb motion relative to their own torso (strikes, kicks: wrists or ankles at
-``strike_heights_per_s`` or more, the second-fastest reading counts so one noisy keypoint or
-one wave does not fire). One of them going down and onlookers converging on the pair add to
-the score. How the look-alikes stay low:
+``assault``: a group of people (each within ``near_heights`` of another) with motion around
+them that none of their boxes explains (:mod:`.motion`: flailing limbs, kicks, a body thrown,
+people so tangled the detector loses them), as a share of the group's own box area; full at
+``agitation_share``. Confirmations multiply it: the pose's repeated strikes (the
+second-fastest wrist or ankle reading relative to the torso in ``assault_window_s`` at
+``strike_heights_per_s`` or more, so one noisy keypoint does not count), one of them going
+down (the box collapsing), onlookers converging. A lone person counts half (the opponent may
+be one the detector lost). Measured on CCTV fight footage, the unexplained motion carries the
+cue; MoveNet's limb speeds on small, blurred people are too noisy to score on their own, so
+they only confirm. How the look-alikes stay low:
 
-- hugging: sustained contact, but the arms are still relative to the torso (limb speed low);
-- dancing (alone or side by side): fast periodic limbs, but no sustained contact range;
-- greeting (handshake, high five, a pat): contact and arm motion last a moment and are slow,
-  so neither the contact share of the window nor a repeated strike speed is reached;
-- running for a bus: one person, no pair in contact; limbs swing with the running body and
-  the run itself is box motion, which is not a limb speed relative to the torso;
-- children playing (tag, chasing): contact is brief (the share of the window stays low) and
-  small bodies are normalised by their own height, so nothing is "fast" merely for being small.
+- hugging: sustained contact, but the bodies are still: nothing moves outside their boxes;
+- walking together, greeting, a handshake: what moves (legs, a hand) stays inside the boxes
+  of now and 0.2 s ago, and brief contact scores nothing without outside motion;
+- dancing alone or side by side: the limbs stay within the dancer's own box (the detector's
+  box covers the stretched arms); a lone person counts half;
+- running for a bus: one person, whose motion is their box moving (explained by the box
+  a moment ago), not motion around them;
+- children playing: small bodies are measured against their own box area, so nothing is
+  "agitated" merely for being small; chasing is boxes moving, not motion outside them.
+  Rough play with bodies thrown about does look like a fight (see docs/BEHAVIOUR.md).
 
 ``person_down``: upright (box taller than wide, or an upright torso) to horizontal within
 ``fall_s`` with the box top dropping, held while the person stays down; or horizontal and
@@ -58,7 +65,8 @@ FLEE_CONTEXT_S, FLEE_CONTEXT_HEIGHTS = 5.0, 3.0
 ONLOOKER_HEIGHTS, CONVERGE_HEIGHTS = 3.0, 0.3
 #: what the pose's strikes, one going down and each converging onlooker (at most two) add
 STRIKE_WEIGHT, DOWN_WEIGHT, ONLOOKER_WEIGHT = 0.5, 0.5, 0.2
-#: a person with nobody near scores at most this share (waving, dancing alone)
+MOST_CONFIRMED = 1.0 + STRIKE_WEIGHT + DOWN_WEIGHT + 2 * ONLOOKER_WEIGHT
+#: a person with nobody near counts half (the opponent may be one the detector lost)
 LONE_PERSON_FACTOR = 0.5
 #: most track ids a cue names
 MAX_TRACKS = 16
@@ -161,9 +169,9 @@ def assault_cue(tracks: CameraTracks, groups: list[PeopleGroup], stamp_s: float,
     for group in groups:
         agitation = _clip(group.motion_share / settings.agitation_share)
         if len(group.boxes) == 1:
-            agitation *= LONE_PERSON_FACTOR
-        if agitation <= best.score:
-            continue  # what follows only confirms agitation (multiplies it at most 2.4 times)
+            agitation *= LONE_PERSON_FACTOR  # e.g. an opponent the detector lost, or a lone dancer
+        if agitation * MOST_CONFIRMED <= best.score:
+            continue  # what follows only confirms agitation
         members = [present[tid] for tid in group.track_ids if tid in present]
         limbs = [speed for track in members for _, speed in track.limb_speeds(settings.assault_window_s)]
         limb_speed = _second_fastest(limbs)
