@@ -122,3 +122,14 @@ def test_movenet_on_a_real_person_of_the_sample_video():
     nose, ankles = points[0], points[[15, 16]]
     if nose[2] >= 0.3 and ankles[:, 2].max() >= 0.3:
         assert nose[1] < ankles[ankles[:, 2] >= 0.3, 1].min()  # head above feet: not mirrored
+
+
+def test_light_switched_on_around_a_group_is_no_assault():
+    stage = BehaviourStage(ScenePoses())  # type: ignore[arg-type]
+    pair = [Figure(1, 300, 300, H), Figure(2, 300 + 0.4 * H + 4, 300, H)]
+    for index in range(10):
+        image = draw(pair)
+        if index >= 5:
+            image = np.clip(image.astype(np.int16) + 80, 0, 255).astype(np.uint8)
+        result = stage.analyse('cam01', image, detections(pair), index / 5.0)
+        assert {c.kind: c.score for c in result.cues}[ASSAULT] == 0.0

@@ -76,18 +76,27 @@ class PersonTrack:
         self.last_pose_s = -np.inf
         self._height = 1.0
         self._torso_height = 0.0
+        #: (stamp_s, box-centre speed) per observation that followed another closely enough
+        self._steps: deque[tuple[float, float]] = deque()
         #: (stamp_s, limb speed) per posed observation that followed another closely enough
         self._limb_speeds: deque[tuple[float, float]] = deque()
 
     def add(self, observation: Observation) -> None:
         """A new frame's box (no pose yet: :meth:`attach_pose` gives it one)."""
+        previous = self.observations[-1] if self.observations else None
         self.observations.append(observation)
-        while self.observations[0].stamp_s < observation.stamp_s - self._history_s:
+        start = observation.stamp_s - self._history_s
+        while self.observations[0].stamp_s < start:
             self.observations.popleft()
-        while self._limb_speeds and self._limb_speeds[0][0] < observation.stamp_s - self._history_s:
-            self._limb_speeds.popleft()
+        for readings in (self._limb_speeds, self._steps):
+            while readings and readings[0][0] < start:
+                readings.popleft()
         heights = sorted(o.height for o in self.observations)
         self._height = max(heights[(3 * (len(heights) - 1)) // 4], self._torso_height, 1.0)
+        if previous is not None and 0 < observation.stamp_s - previous.stamp_s <= MAX_STEP_S:
+            moved = float(np.linalg.norm(observation.centre - previous.centre))
+            self._steps.append((observation.stamp_s,
+                                moved / self._height / (observation.stamp_s - previous.stamp_s)))
 
     def attach_pose(self, keypoints: np.ndarray) -> None:
         """Gives the latest observation the pose estimated on its frame."""
@@ -123,10 +132,10 @@ class PersonTrack:
         return float(np.linalg.norm(recent[-1].centre - recent[0].centre)) / self._height / dt
 
     def speeds(self, window_s: float) -> list[tuple[float, float]]:
-        """``(stamp_s, speed)`` of each consecutive pair of observations in the window."""
-        recent = self.since(self.latest.stamp_s - window_s)
-        return [(b.stamp_s, float(np.linalg.norm(b.centre - a.centre)) / self._height / (b.stamp_s - a.stamp_s))
-                for a, b in zip(recent, recent[1:]) if 0 < b.stamp_s - a.stamp_s <= MAX_STEP_S]
+        """``(stamp_s, speed)`` of each consecutive pair of observations in the window (body
+        heights per second, as the body height was then)."""
+        start = self.latest.stamp_s - window_s
+        return [reading for reading in self._steps if reading[0] > start]
 
     def limb_speeds(self, window_s: float) -> list[tuple[float, float]]:
         """``(stamp_s, speed)`` per consecutive pair of posed observations in the window: the
