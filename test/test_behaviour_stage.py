@@ -125,8 +125,9 @@ def test_movenet_on_a_real_person_of_the_sample_video():
 
 
 def test_light_switched_on_around_a_group_is_no_assault():
-    stage = BehaviourStage(ScenePoses())  # type: ignore[arg-type]
-    pair = [Figure(1, 300, 300, H), Figure(2, 300 + 0.4 * H + 4, 300, H)]
+    model = ScenePoses()
+    stage = BehaviourStage(model)  # type: ignore[arg-type]
+    pair = model.figures = [Figure(1, 300, 300, H), Figure(2, 300 + 0.4 * H + 4, 300, H)]
     for index in range(10):
         image = draw(pair)
         if index >= 5:
