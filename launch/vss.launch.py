@@ -28,10 +28,10 @@ from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, parse_flag
 from kaiserslautern_vss.bringup.graph import GraphConfigError
-from kaiserslautern_vss.bringup.dds_environment import node_environment
 from kaiserslautern_vss.bringup.processes import ProcessPlan, plan_processes
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 from kaiserslautern_vss.paths import PACKAGE_NAME
+from kaiserslautern_vss.ros.dds_environment import node_environment
 
 
 def _supervised(plan: ProcessPlan) -> list:

@@ -10,7 +10,8 @@ import pytest
 
 from kaiserslautern_vss.behaviour.types import ASSAULT, CUE_KINDS, FLEEING, PERSON_DOWN, Cue
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.events.rules import References, RuleConfigError, RuleEngine, check_rules, parse_rules
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_schema import References, RuleConfigError, check_rules, parse_rules
 
 BERLIN = ZoneInfo('Europe/Berlin')
 NOON_NS = int(datetime(2026, 11, 26, 12, 0, tzinfo=BERLIN).timestamp()) * 10**9

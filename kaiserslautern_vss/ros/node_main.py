@@ -11,9 +11,9 @@ import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
-from kaiserslautern_vss.bringup.dds_environment import apply_node_environment
-from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
 from kaiserslautern_vss.parameters.spec import ParameterError
+from kaiserslautern_vss.ros.dds_environment import apply_node_environment
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 
 
 class StartupError(RuntimeError):

@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from kaiserslautern_vss.bringup.arguments import LOG_LEVELS, START_ARGUMENTS, default_config, derive_graph
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec
+from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
-from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 
 _HELP = {argument.name: argument.description for argument in START_ARGUMENTS}
 

@@ -23,9 +23,9 @@ from kaiserslautern_vss.behaviour.types import CUE_KINDS, BehaviourSettings
 from kaiserslautern_vss.camera.pacing import RateDecimator
 from kaiserslautern_vss.detection.factory import Detector
 from kaiserslautern_vss.detection.scheduler import DetectionResult, DetectionScheduler, SchedulerSettings
-from kaiserslautern_vss.events.behaviour_rules import BehaviourRule
 from kaiserslautern_vss.events.incident import Incident
-from kaiserslautern_vss.events.rules import RuleEngine
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_kinds import BehaviourRule
 from kaiserslautern_vss.privacy.detection_validation import ValidationSettings, sanitize_detections
 from kaiserslautern_vss.tools.footage import Footage
 

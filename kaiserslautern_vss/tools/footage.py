@@ -14,7 +14,7 @@ from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader, ReaderError
 from sensor_msgs.msg import CompressedImage
 
-from kaiserslautern_vss.bringup.playback import COMPRESSED, PlaybackError, plan_replay
+from kaiserslautern_vss.bringup.playback import COMPRESSED, ReplayError, plan_replay
 from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.imaging import as_bgr, fit_to_max_size
 from kaiserslautern_vss.camera.source_types import EndOfStream, SourceError
@@ -84,7 +84,7 @@ class Footage:
     def _plan(self, reader: Reader):
         try:
             return plan_replay({c.topic: c.msgtype for c in reader.connections})
-        except PlaybackError as error:
+        except ReplayError as error:
             raise FootageError(f'{self.path}: {error}') from error
 
     def _bag_frames(self) -> Iterator[FootageFrame]:

@@ -43,8 +43,8 @@ from kaiserslautern_vss.behaviour.types import CUE_KINDS, BehaviourSettings
 from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, config_sections, load_graph
 from kaiserslautern_vss.detection.factory import create_detector
 from kaiserslautern_vss.detection.onnx_detector import DetectorSettingsError, ModelLoadError
-from kaiserslautern_vss.events.behaviour_rules import BehaviourRule
-from kaiserslautern_vss.events.rules import RuleConfigError, load_rules_file
+from kaiserslautern_vss.events.rule_kinds import BehaviourRule
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
 from kaiserslautern_vss.parameters import detector as detector_parameters
 from kaiserslautern_vss.parameters import privacy as privacy_parameters
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
