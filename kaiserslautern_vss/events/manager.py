@@ -325,6 +325,7 @@ class EventManager:
                                  bytes(typestore.serialize_cdr(typestore.types[STRING](data=text), STRING)))
         self.log.info(f'incident {update.incident.id} {update.phase}: rule '
                       f'{update.incident.rule} on {update.incident.camera}'
+                      + ''.join(f', {cue.kind} score {cue.score:.2f}' for cue in update.incident.cues.values())
                       + (f', bag {update.incident.recording}' if update.incident.recording else ''))
         return text
 
