@@ -9,9 +9,10 @@ import pytest
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import Marker, MarkerArray
 
 from kaiserslautern_vss.detection.cpu_budget import available_cores, intra_op_threads_for, session_count_for
-from kaiserslautern_vss.ros.cdr import CdrError, header_stamp_ns_from_cdr
+from kaiserslautern_vss.ros.cdr import CdrError, first_element_stamp_ns_from_cdr, header_stamp_ns_from_cdr
 
 
 @pytest.mark.parametrize('cameras, cores, threads, sessions', [
@@ -47,6 +48,18 @@ def test_header_stamp_big_endian():
 def test_not_a_cdr_header_is_refused(payload):
     with pytest.raises(CdrError, match='not a CDR message'):
         header_stamp_ns_from_cdr(payload)
+
+
+def test_marker_array_stamp_is_its_first_markers():
+    first, second = Marker(), Marker()
+    first.header.stamp.sec, first.header.stamp.nanosec = 1_795_000_000, 5
+    second.header.stamp.sec = 1
+    assert first_element_stamp_ns_from_cdr(serialize_message(MarkerArray(markers=[first, second]))) == \
+        1_795_000_000_000_000_005
+    with pytest.raises(CdrError, match='empty sequence'):
+        first_element_stamp_ns_from_cdr(serialize_message(MarkerArray()))
+    with pytest.raises(CdrError, match='not a CDR message'):
+        first_element_stamp_ns_from_cdr(b'\x00\x01\x00\x00\x01\x00\x00\x00')
 
 
 def test_detections_from_cdr_equal_those_from_the_message():

@@ -1,5 +1,6 @@
 """The event_manager process over real DDS: alarm input -> incident, signed bag, webhook
-alert with an anonymised snapshot; nothing on disk without an incident; SIGKILL mid-incident."""
+alert with an anonymised snapshot; nothing on disk without an incident; SIGKILL mid-incident;
+behaviour cues -> an incident naming the cue, recorded with the cues and skeletons."""
 
 from __future__ import annotations
 
@@ -20,14 +21,18 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
 from conftest import wait_until
+from kaiserslautern_vss.behaviour.messages import encode_behaviour
+from kaiserslautern_vss.behaviour.types import BehaviourResult, Cue, Pose
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.events.alerts import SIGNATURE_HEADER, sign_body
 from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
 from kaiserslautern_vss.recordings.integrity import public_key_path
 from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros.skeleton_markers import skeleton_markers
 from kaiserslautern_vss.tools import verify
 from servers.alert_receivers import WebhookServer
 
@@ -55,6 +60,8 @@ class Feeder:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.published_ns: list[int] = []
+        #: called with each frame's header: what else the vision pipeline publishes for it
+        self.with_frame: list = []
 
     def run(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -66,6 +73,8 @@ class Feeder:
                 image.header.stamp = stamp.to_msg()
                 self.images.publish(image)
                 self.detections.publish(Detection2DArray(header=image.header))
+                for publish in self.with_frame:
+                    publish(image.header)
                 self.published_ns.append(stamp.nanoseconds)
                 next_frame += 0.1
             self.executor.spin_once(timeout_sec=0.01)
@@ -184,3 +193,49 @@ def test_sigkill_mid_incident_keeps_all_but_the_last_second(tmp_path, feeder):
         stamps = [t for topic, t, _ in read_unfinished_mcap(stream) if topic == IMAGE_TOPIC]
     assert len(stamps) > 30
     assert last_published_ns - stamps[-1] < 1.6e9  # flushed every second (+ delivery jitter)
+
+
+def test_behaviour_cues_open_an_incident_naming_the_cue_recorded_with_cues_and_skeletons(tmp_path, feeder):
+    rules = tmp_path / 'behaviour_rules.yaml'
+    rules.write_text('rules:\n  - {name: fight, kind: assault, threshold: 0.6, min_duration_s: 0.3}\n')
+    graph = start_event_manager(tmp_path, rules_file=str(rules), end_hold_s=1.0)
+    behaviour = feeder.node.create_publisher(String, '/vss/cam01/behaviour', qos.RELIABLE)
+    skeletons = feeder.node.create_publisher(MarkerArray, '/vss/cam01/skeletons', qos.RELIABLE)
+    fighting = [True]
+    strikes = Cue('assault', 0.83, (3, 7), {'limb_speed_heights_per_s': 3.1, 'contact_heights': 0.2})
+    pose = Pose(3, np.tile(np.array([[100.0, 200.0, 0.9]], np.float32), (17, 1)))
+
+    def cues_and_skeletons(header) -> None:
+        stamp_ns = header.stamp.sec * 10**9 + header.stamp.nanosec
+        result = BehaviourResult((pose,), (strikes,) if fighting[0] else (), True)
+        behaviour.publish(String(data=encode_behaviour('cam01', stamp_ns, result)))
+        skeletons.publish(skeleton_markers(result.poses, header))
+    try:
+        assert feeder.wait_for_subscriber()
+        assert wait_until(lambda: behaviour.get_subscription_count() > 0, 30, step=lambda: feeder.run(0.05))
+        for malformed in ('{"schema": "vss.behaviour/1", "cues": "many"}', '[' * 200):  # dropped, counted
+            behaviour.publish(String(data=malformed))
+        feeder.with_frame.append(cues_and_skeletons)
+        assert wait_until(lambda: feeder.in_phase('start'), 20, step=lambda: feeder.run(0.1))
+        feeder.run(1.0)
+        fighting[0] = False
+        assert wait_until(lambda: feeder.in_phase('end'), 20, step=lambda: feeder.run(0.1))
+        feeder.run(1.5)  # post-event, then the bag closes
+        assert wait_until(lambda: feeder.diagnostics.get('event_manager: behaviour', (0, ''))[0] == 1, 10,
+                          step=lambda: feeder.run(0.1))
+        level, message = feeder.diagnostics['event_manager: behaviour']
+    finally:
+        codes = graph.stop()
+    assert list(codes.values()) == [0]
+    start, end = feeder.in_phase('start')[0], feeder.in_phase('end')[0]
+    assert (start['rule'], start['kind'], end['id']) == ('fight', 'assault', start['id'])
+    assert end['cues'] == [{'rule': 'fight', 'kind': 'assault', 'score': 0.83, 'track_ids': [3, 7],
+                            'evidence': {'limb_speed_heights_per_s': 3.1, 'contact_heights': 0.2},
+                            'first_ns': start['started_ns'], 'peak_ns': start['started_ns']}]
+    assert message == '2 malformed behaviour message(s) dropped'
+    (bag,) = [p for p in (tmp_path / 'recordings').iterdir()]
+    assert '_cam01_fight_' in bag.name
+    with Reader(bag) as reader:
+        topics = [connection.topic for connection, _, _ in reader.messages()]
+    assert topics.count('/vss/cam01/behaviour') > 10 and topics.count('/vss/cam01/skeletons') > 10
+

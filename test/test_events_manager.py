@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
 
+from kaiserslautern_vss.behaviour.messages import encode_behaviour
+from kaiserslautern_vss.behaviour.types import BehaviourResult, Cue
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.manager import EventManager, EventManagerError
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
@@ -23,6 +25,7 @@ SECOND = 10**9
 T0 = 1_795_000_000 * SECOND
 IMAGE = '/vss/cam01/image_anonymized/compressed'
 DETECTIONS = '/vss/cam01/detections'
+BEHAVIOUR = '/vss/cam01/behaviour'
 RULES = """
 rules:
   - {name: door, kind: zone_intrusion, camera: cam01, zone: [[0, 0], [100, 0], [100, 100], [0, 100]]}
@@ -162,3 +165,59 @@ def test_an_invalid_rules_file_refuses_to_start(tmp_path, clock):
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def behaviour_cdr(stamp_ns: int, cues=(), camera: str = 'cam01', pose_cues: bool = True) -> bytes:
+    """A serialized /vss/<cam>/behaviour String as the vision pipeline writes it."""
+    text = encode_behaviour(camera, stamp_ns, BehaviourResult((), tuple(cues), pose_cues))
+    return string_cdr(text)
+
+
+def string_cdr(text: str) -> bytes:
+    store = vss_typestore()
+    return bytes(store.serialize_cdr(store.types['std_msgs/msg/String'](data=text), 'std_msgs/msg/String'))
+
+
+def test_behaviour_cues_open_an_incident_naming_cue_score_and_evidence_and_are_recorded(tmp_path, clock):
+    rules = RULES + '  - {name: fight, kind: assault, threshold: 0.6, min_duration_s: 0.2}\n'
+    (tmp_path / 'site_rules.yaml').write_text(rules)
+    manager = make_manager(tmp_path, clock, rules_file=str(tmp_path / 'site_rules.yaml'))
+    assert 'fight' in [rule.name for rule in manager.rules]  # every camera: kept on a subset
+    events = []
+    for index in range(40):
+        stamp = T0 + index * SECOND // 10
+        strikes = Cue('assault', 0.7 + index / 100, (3, 7), {'limb_speed_heights_per_s': 3.0})
+        events += manager.on_behaviour('cam01', BEHAVIOUR, behaviour_cdr(stamp, [strikes] if index < 10 else []),
+                                       stamp)
+        events += manager.tick(stamp)
+    phases = [json.loads(text) for text in events]
+    assert [(e['phase'], e['rule'], e['kind']) for e in phases] == [('start', 'fight', 'assault'),
+                                                                    ('end', 'fight', 'assault')]
+    assert phases[0]['cues'][0]['score'] == 0.72 and phases[-1]['cues'] == [{
+        'rule': 'fight', 'kind': 'assault', 'score': 0.79, 'track_ids': [3, 7],
+        'evidence': {'limb_speed_heights_per_s': 3.0}, 'first_ns': T0 + 2 * SECOND // 10,
+        'peak_ns': T0 + 9 * SECOND // 10}]
+    manager.close()
+    with Reader(Path(phases[0]['bag_path'])) as reader:
+        # from the first message (pre-event) to the end at 1.9 s plus 1 s post-event
+        assert [connection.topic for connection, _, _ in reader.messages()].count(BEHAVIOUR) == 30
+
+
+def test_malformed_behaviour_messages_are_counted_logged_once_and_dropped(tmp_path, clock):
+    manager = make_manager(tmp_path, clock)
+    bad = [b'\x00\x01\x00\x00\xff', string_cdr('{"schema": "vss.behaviour/1"'), string_cdr('[' * 100_000),
+           behaviour_cdr(T0, camera='cam02'), string_cdr('{"schema": "other"}'), string_cdr('{"schema": "other"}')]
+    assert all(manager.on_behaviour('cam01', BEHAVIOUR, payload, T0) == [] for payload in bad)
+    assert sum(manager.behaviour_dropped.values()) == 6
+    assert manager.behaviour_dropped['not a vss.behaviour/1 object'] == 2
+    assert manager.behaviour_dropped['camera does not match the topic'] == 1
+    warnings = [line for level, line in manager.log.lines if 'behaviour message dropped' in line]
+    assert len(warnings) == 5  # the repeated reason is held back
+    for index in range(40):  # ever new texts: the counters stay bounded
+        unknown_kind = json.dumps({'schema': 'vss.behaviour/1', 'camera': 'cam01', 'stamp_ns': T0,
+                                   'pose_cues': True, 'cues': [{'kind': f'punch{index}'}]})
+        manager.on_behaviour('cam01', BEHAVIOUR, string_cdr(unknown_kind), T0)
+    assert len(manager.behaviour_dropped) == 17 and manager.behaviour_dropped['other'] > 0
+    manager.on_behaviour('cam01', BEHAVIOUR, behaviour_cdr(T0, pose_cues=False), T0)
+    assert manager.pose_cues == {'cam01': False}
+    manager.close()

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import yaml
 
+from kaiserslautern_vss.behaviour.types import CUE_KINDS
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, build_driver_config
+from kaiserslautern_vss.events.rule_kinds import BehaviourRule
 from kaiserslautern_vss.events.rule_schema import load_rules_file
 from kaiserslautern_vss.tools.bringup import add_graph_arguments, graph_from_arguments
 from site_support import SITE_CONFIG as SITE
@@ -69,7 +71,10 @@ def test_privacy_zones_and_rule_polygons_lie_inside_the_frames(monkeypatch):
             assert zones is not None and len(zones) == len(values['privacy_zones'])
             assert zones.image_size == FRAME_SIZE
     rules = load_rules_file(CONFIG / 'rules_rathausvorplatz.yaml')
-    assert sorted({rule.camera for rule in rules}) == CAMERAS  # every camera has a rule
+    assert sorted({camera for rule in rules for camera in rule.cameras}) == CAMERAS  # every camera has its rule
+    behaviour = {rule.kind: rule for rule in rules if isinstance(rule, BehaviourRule)}
+    assert sorted(behaviour) == sorted(CUE_KINDS)  # and every behaviour kind watches them all, day and night
+    assert all(rule.cameras == () and rule.settings.time_windows == () for rule in behaviour.values())
     document = yaml.safe_load((CONFIG / 'rules_rathausvorplatz.yaml').read_text())
     for rule in document['rules']:
         for key in ('zone', 'line'):

@@ -3,20 +3,27 @@
 All measures are in body heights (per second), so they hold at any camera distance and frame
 rate (see :mod:`kaiserslautern_vss.behaviour.tracks`).
 
-``assault``: a pair of people in contact range for most of the last ``assault_window_s``, with
-*repeated* fast limb motion relative to their own torso (strikes, kicks: wrists or ankles at
-``strike_heights_per_s`` or more, the second-fastest reading counts so one noisy keypoint or
-one wave does not fire). One of them going down and onlookers converging on the pair add to
-the score. How the look-alikes stay low:
+``assault``: a group of people (each within ``near_heights`` of another) with motion around
+them that none of their boxes explains (:mod:`.motion`: flailing limbs, kicks, a body thrown,
+people so tangled the detector loses them), as a share of the group's own box area; full at
+``agitation_share``. Confirmations multiply it: the pose's repeated strikes (the
+second-fastest wrist or ankle reading relative to the torso in ``assault_window_s`` at
+``strike_heights_per_s`` or more, so one noisy keypoint does not count), one of them going
+down (the box collapsing), onlookers converging. A lone person counts half (the opponent may
+be one the detector lost). Measured on CCTV fight footage, the unexplained motion carries the
+cue; MoveNet's limb speeds on small, blurred people are too noisy to score on their own, so
+they only confirm. How the look-alikes stay low:
 
-- hugging: sustained contact, but the arms are still relative to the torso (limb speed low);
-- dancing (alone or side by side): fast periodic limbs, but no sustained contact range;
-- greeting (handshake, high five, a pat): contact and arm motion last a moment and are slow,
-  so neither the contact share of the window nor a repeated strike speed is reached;
-- running for a bus: one person, no pair in contact; limbs swing with the running body and
-  the run itself is box motion, which is not a limb speed relative to the torso;
-- children playing (tag, chasing): contact is brief (the share of the window stays low) and
-  small bodies are normalised by their own height, so nothing is "fast" merely for being small.
+- hugging: sustained contact, but the bodies are still: nothing moves outside their boxes;
+- walking together, greeting, a handshake: what moves (legs, a hand) stays inside the boxes
+  of now and 0.2 s ago, and brief contact scores nothing without outside motion;
+- dancing alone or side by side: the limbs stay within the dancer's own box (the detector's
+  box covers the stretched arms); a lone person counts half;
+- running for a bus: one person, whose motion is their box moving (explained by the box
+  a moment ago), not motion around them;
+- children playing: small bodies are measured against their own box area, so nothing is
+  "agitated" merely for being small; chasing is boxes moving, not motion outside them.
+  Rough play with bodies thrown about does look like a fight (see docs/BEHAVIOUR.md).
 
 ``person_down``: upright (box taller than wide, or an upright torso) to horizontal within
 ``fall_s`` with the box top dropping, held while the person stays down; or horizontal and
@@ -42,7 +49,7 @@ from kaiserslautern_vss.behaviour.tracks import (
     CameraTracks, PersonTrack, box_gap_in_heights, collapsed, near_vehicle)
 from kaiserslautern_vss.behaviour.types import (
     ASSAULT, FLEEING, PERSON_DOWN, VEHICLE_TAMPERING, BehaviourSettings, Cue)
-from kaiserslautern_vss.detection.types import Detections
+from kaiserslautern_vss.detection.types import UNTRACKED, Detections
 
 #: box height/width at or above which a person is upright, at or below which horizontal
 UPRIGHT_ASPECT, HORIZONTAL_ASPECT = 1.3, 0.9
@@ -58,7 +65,8 @@ FLEE_CONTEXT_S, FLEE_CONTEXT_HEIGHTS = 5.0, 3.0
 ONLOOKER_HEIGHTS, CONVERGE_HEIGHTS = 3.0, 0.3
 #: what the pose's strikes, one going down and each converging onlooker (at most two) add
 STRIKE_WEIGHT, DOWN_WEIGHT, ONLOOKER_WEIGHT = 0.5, 0.5, 0.2
-#: a person with nobody near scores at most this share (waving, dancing alone)
+MOST_CONFIRMED = 1.0 + STRIKE_WEIGHT + DOWN_WEIGHT + 2 * ONLOOKER_WEIGHT
+#: a person with nobody near counts half (the opponent may be one the detector lost)
 LONE_PERSON_FACTOR = 0.5
 #: most track ids a cue names
 MAX_TRACKS = 16
@@ -102,9 +110,17 @@ def _second_fastest(speeds: list[float]) -> float:
     return sorted(speeds)[-2] if len(speeds) >= 2 else 0.0
 
 
-def people_groups(detections: Detections, near_heights: float) -> list[list[int]]:
-    """Indices of the frame's person detections, grouped: two people within ``near_heights``
-    body heights of each other (box gap plus foot-line difference) are in one group."""
+@dataclass(frozen=True)
+class PeopleGroup:
+    """People within ``near_heights`` of each other on one frame (box gap plus foot-line
+    difference, chained), and the unexplained motion around them (:mod:`.motion`)."""
+
+    boxes: np.ndarray
+    track_ids: tuple[int, ...]  # the tracked members
+    motion_share: float
+
+
+def people_groups(detections: Detections, motion: UnexplainedMotion, near_heights: float) -> list[PeopleGroup]:
     people = [i for i, label in enumerate(detections.labels) if label == 'person']
     boxes = detections.boxes
     parent = {i: i for i in people}
@@ -119,10 +135,17 @@ def people_groups(detections: Detections, near_heights: float) -> list[list[int]
             height = (boxes[i, 3] - boxes[i, 1] + boxes[j, 3] - boxes[j, 1]) / 2
             if box_gap_in_heights(boxes[i], boxes[j], max(float(height), 1.0)) <= near_heights:
                 parent[root(i)] = root(j)
-    groups: dict[int, list[int]] = {}
+    members: dict[int, list[int]] = {}
     for i in people:
-        groups.setdefault(root(i), []).append(i)
-    return list(groups.values())
+        members.setdefault(root(i), []).append(i)
+    groups = []
+    for indices in members.values():
+        group_boxes = boxes[indices]
+        # a person cut by the side of the frame moves outside their visible box
+        share = 0.0 if any(motion.at_side_edge(box) for box in group_boxes) else motion.share(group_boxes)
+        groups.append(PeopleGroup(group_boxes, tuple(int(detections.track_ids[i]) for i in indices
+                                                     if detections.track_ids[i] != UNTRACKED), share))
+    return groups
 
 
 def _onlookers(group: list[PersonTrack], others: list[PersonTrack], window_s: float) -> int:
@@ -138,17 +161,18 @@ def _onlookers(group: list[PersonTrack], others: list[PersonTrack], window_s: fl
     return count
 
 
-def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Detections, stamp_s: float,
+def assault_cue(tracks: CameraTracks, groups: list[PeopleGroup], stamp_s: float,
                 settings: BehaviourSettings) -> Cue:
     """The most agitated group of people on the frame (see the module docstring)."""
     best = _no_cue(ASSAULT)
     present = {t.track_id: t for t in tracks.present(stamp_s)}
-    for group in people_groups(detections, settings.near_heights):
-        members = [present[int(detections.track_ids[i])] for i in group
-                   if int(detections.track_ids[i]) in present]
-        share = motion.share([detections.boxes[i] for i in group]) if not any(
-            motion.at_side_edge(detections.boxes[i]) for i in group) else 0.0
-        agitation = _clip(share / settings.agitation_share)
+    for group in groups:
+        agitation = _clip(group.motion_share / settings.agitation_share)
+        if len(group.boxes) == 1:
+            agitation *= LONE_PERSON_FACTOR  # e.g. an opponent the detector lost, or a lone dancer
+        if agitation * MOST_CONFIRMED <= best.score:
+            continue  # what follows only confirms agitation
+        members = [present[tid] for tid in group.track_ids if tid in present]
         limbs = [speed for track in members for _, speed in track.limb_speeds(settings.assault_window_s)]
         limb_speed = _second_fastest(limbs)
         strikes = _ramp(limb_speed, settings.strike_heights_per_s, 2 * settings.strike_heights_per_s)
@@ -157,10 +181,9 @@ def assault_cue(tracks: CameraTracks, motion: UnexplainedMotion, detections: Det
                                settings.assault_window_s) if members else 0
         score = _clip(agitation * (1.0 + STRIKE_WEIGHT * strikes + DOWN_WEIGHT * down
                                    + ONLOOKER_WEIGHT * min(onlookers, 2)))
-        score *= 1.0 if len(group) > 1 else LONE_PERSON_FACTOR
         if score > best.score:
-            best = Cue(ASSAULT, score, tuple(t.track_id for t in members)[:MAX_TRACKS], {
-                'unexplained_motion_share': share, 'people': float(len(group)),
+            best = Cue(ASSAULT, score, group.track_ids[:MAX_TRACKS], {
+                'unexplained_motion_share': group.motion_share, 'people': float(len(group.boxes)),
                 'limb_speed_heights_per_s': limb_speed,
                 'strikes': float(sum(speed >= settings.strike_heights_per_s for speed in limbs)),
                 'one_going_down': float(down), 'onlookers_converging': float(onlookers)})

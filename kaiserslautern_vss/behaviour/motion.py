@@ -28,6 +28,8 @@ CHANGE_LEVEL = 25
 SURROUND_HEIGHTS = 0.5
 #: a box this close to the left or right image edge (share of the width) is cut by it
 EDGE_SHARE = 0.01
+#: more of the frame than this changed: a light, the camera, not people
+FRAME_CHANGE_SHARE = 0.3
 _KEEP_S = 1.0
 
 
@@ -64,7 +66,9 @@ class UnexplainedMotion:
             free = cv2.absdiff(grey, before) > CHANGE_LEVEL
             for box in np.concatenate((boxes, boxes_before)):
                 free[_slices(box, scale, free.shape, 0.0)] = False
-            self._free = free
+            # a frame changing nearly everywhere (light switched, the camera moved or refocused)
+            # says nothing about people
+            self._free = free if np.count_nonzero(free) <= FRAME_CHANGE_SHARE * free.size else None
         self._frames.append((stamp_s, grey, boxes))
         self._scale = scale
 

@@ -40,8 +40,8 @@ def square_crop(box: np.ndarray, margin: float = CROP_MARGIN) -> tuple[float, fl
 
 class PoseEstimator:
     """MoveNet SinglePose (input int32 N x S x S x 3 RGB, output N x 1 x 17 x (y, x, score)
-    normalised to the crop). Not thread-safe per call order but ONNX Runtime sessions are:
-    several cameras' workers may share one estimator."""
+    normalised to the crop). Thread-safe (an ONNX Runtime session may run from several
+    threads): the cameras' workers share one estimator."""
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         path = Path(path)

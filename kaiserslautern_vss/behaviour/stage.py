@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kaiserslautern_vss.behaviour.cues import (
-    FleeingCue, PersonDownCue, assault_cue, vehicle_tampering_cue)
+    FleeingCue, PeopleGroup, PersonDownCue, assault_cue, people_groups, vehicle_tampering_cue)
 from kaiserslautern_vss.behaviour.motion import UnexplainedMotion
 from kaiserslautern_vss.behaviour.pose_estimator import PoseEstimator, load_pose_estimator
 from kaiserslautern_vss.behaviour.selection import select_for_pose
@@ -22,6 +22,9 @@ from kaiserslautern_vss.behaviour.types import CUE_KINDS, BehaviourResult, Behav
 from kaiserslautern_vss.detection.types import Detections
 
 __all__ = ['BehaviourStage', 'load_pose_estimator']
+
+#: a group with this share of full agitation gets poses (its strikes confirm or not)
+POSE_AGITATION = 0.25
 
 
 @dataclass
@@ -57,16 +60,20 @@ class BehaviourStage:
                 stamp_s: float) -> BehaviourResult:
         camera = self._camera(camera_id, stamp_s)
         settings, tracks = self._settings, camera.tracks
-        tracks.update(detections, {}, stamp_s)
+        tracks.update(detections, stamp_s)
+        groups: list[PeopleGroup] = []
         if self._pose is not None:
             explained = [label == 'person' or label in VEHICLE_LABELS for label in detections.labels]
             camera.motion.update(image, stamp_s, detections.boxes[explained])
-        poses = self._estimate_poses(tracks, image, stamp_s)
+            groups = people_groups(detections, camera.motion, settings.near_heights)
+        agitated = {tid for group in groups if group.motion_share >= POSE_AGITATION * settings.agitation_share
+                    for tid in group.track_ids}
+        poses = self._estimate_poses(tracks, image, stamp_s, agitated)
 
         down = camera.person_down.evaluate(tracks, stamp_s, settings)
         cues: dict[str, Cue] = {down.kind: down}
         if self._pose is not None:
-            for cue in (assault_cue(tracks, camera.motion, detections, stamp_s, settings),
+            for cue in (assault_cue(tracks, groups, stamp_s, settings),
                         vehicle_tampering_cue(tracks, stamp_s, settings)):
                 cues[cue.kind] = cue
         for cue in cues.values():
@@ -84,10 +91,11 @@ class BehaviourStage:
         camera.last_stamp_s = stamp_s
         return camera
 
-    def _estimate_poses(self, tracks: CameraTracks, image: np.ndarray, stamp_s: float) -> tuple[Pose, ...]:
+    def _estimate_poses(self, tracks: CameraTracks, image: np.ndarray, stamp_s: float,
+                        agitated: set[int]) -> tuple[Pose, ...]:
         if self._pose is None or self._settings.pose_crops_per_frame == 0:
             return ()
-        chosen = select_for_pose(tracks, stamp_s, self._settings)
+        chosen = select_for_pose(tracks, stamp_s, agitated, self._settings)
         if not chosen:
             return ()
         keypoints = self._pose.estimate(image, np.stack([tracks.people[tid].latest.box for tid in chosen]))

@@ -74,19 +74,42 @@ class PersonTrack:
         self.observations: deque[Observation] = deque()
         self._history_s = history_s
         self.last_pose_s = -np.inf
+        self._height = 1.0
+        self._torso_height = 0.0
+        #: (stamp_s, box-centre speed) per observation that followed another closely enough
+        self._steps: deque[tuple[float, float]] = deque()
+        #: (stamp_s, limb speed) per posed observation that followed another closely enough
+        self._limb_speeds: deque[tuple[float, float]] = deque()
+
+    def add(self, observation: Observation) -> None:
+        """A new frame's box (no pose yet: :meth:`attach_pose` gives it one)."""
+        previous = self.observations[-1] if self.observations else None
+        self.observations.append(observation)
+        start = observation.stamp_s - self._history_s
+        while self.observations[0].stamp_s < start:
+            self.observations.popleft()
+        for readings in (self._limb_speeds, self._steps):
+            while readings and readings[0][0] < start:
+                readings.popleft()
+        heights = sorted(o.height for o in self.observations)
+        self._height = max(heights[(3 * (len(heights) - 1)) // 4], self._torso_height, 1.0)
+        if previous is not None and 0 < observation.stamp_s - previous.stamp_s <= MAX_STEP_S:
+            moved = float(np.linalg.norm(observation.centre - previous.centre))
+            self._steps.append((observation.stamp_s,
+                                moved / self._height / (observation.stamp_s - previous.stamp_s)))
 
     def attach_pose(self, keypoints: np.ndarray) -> None:
         """Gives the latest observation the pose estimated on its frame."""
         latest = self.observations.pop()
+        previous = next((o for o in reversed(self.observations) if o.keypoints is not None), None)
         self.observations.append(Observation(latest.stamp_s, latest.box, keypoints))
         self.last_pose_s = latest.stamp_s
-
-    def add(self, observation: Observation) -> None:
-        self.observations.append(observation)
-        if observation.keypoints is not None:
-            self.last_pose_s = observation.stamp_s
-        while self.observations[0].stamp_s < observation.stamp_s - self._history_s:
-            self.observations.popleft()
+        self._torso_height = torso_height(keypoints) or 0.0
+        self._height = max(self._height, self._torso_height)
+        if previous is not None and 0 < latest.stamp_s - previous.stamp_s <= MAX_STEP_S:
+            speed = _limb_speed(previous.keypoints, keypoints, latest.stamp_s - previous.stamp_s)
+            if speed is not None:
+                self._limb_speeds.append((latest.stamp_s, speed / self._height))
 
     @property
     def latest(self) -> Observation:
@@ -95,12 +118,7 @@ class PersonTrack:
     def body_height(self) -> float:
         """Robust standing height in pixels: the upper quartile of recent box heights (a person
         who crouches or falls keeps the height they had), or the torso-based height if larger."""
-        heights = [o.height for o in self.observations]
-        height = float(np.percentile(heights, 75))
-        latest_pose = next((o.keypoints for o in reversed(self.observations) if o.keypoints is not None),
-                           None)
-        from_torso = torso_height(latest_pose) if latest_pose is not None else None
-        return max(height, from_torso or 0.0, 1.0)
+        return self._height
 
     def since(self, stamp_s: float) -> list[Observation]:
         return [o for o in self.observations if o.stamp_s >= stamp_s]
@@ -111,38 +129,37 @@ class PersonTrack:
         if len(recent) < 2 or recent[-1].stamp_s - recent[0].stamp_s < window_s / 2:
             return None
         dt = recent[-1].stamp_s - recent[0].stamp_s
-        return float(np.linalg.norm(recent[-1].centre - recent[0].centre)) / self.body_height() / dt
+        return float(np.linalg.norm(recent[-1].centre - recent[0].centre)) / self._height / dt
 
     def speeds(self, window_s: float) -> list[tuple[float, float]]:
-        """``(stamp_s, speed)`` of each consecutive pair of observations in the window."""
-        recent = self.since(self.latest.stamp_s - window_s)
-        height = self.body_height()
-        return [(b.stamp_s, float(np.linalg.norm(b.centre - a.centre)) / height / (b.stamp_s - a.stamp_s))
-                for a, b in zip(recent, recent[1:]) if 0 < b.stamp_s - a.stamp_s <= MAX_STEP_S]
+        """``(stamp_s, speed)`` of each consecutive pair of observations in the window (body
+        heights per second, as the body height was then)."""
+        start = self.latest.stamp_s - window_s
+        return [reading for reading in self._steps if reading[0] > start]
 
     def limb_speeds(self, window_s: float) -> list[tuple[float, float]]:
         """``(stamp_s, speed)`` per consecutive pair of posed observations in the window: the
-        fastest wrist or ankle relative to the torso centre, body heights per second. A left/
-        right swap of the model counts as the smaller of the two readings, never as a strike."""
-        posed = [o for o in self.since(self.latest.stamp_s - window_s) if o.keypoints is not None]
-        height = self.body_height()
-        result = []
-        for a, b in zip(posed, posed[1:]):
-            dt = b.stamp_s - a.stamp_s
-            centre_a, centre_b = torso_centre(a.keypoints), torso_centre(b.keypoints)
-            if not 0 < dt <= MAX_STEP_S or centre_a is None or centre_b is None:
-                continue
-            fastest = 0.0
-            for joint in LIMB_ENDS:
-                end = b.keypoints[joint]
-                if end[2] < MIN_KEYPOINT_SCORE:
-                    continue
-                moved = [np.linalg.norm((end[:2] - centre_b) - (a.keypoints[j, :2] - centre_a))
-                         for j in (joint, _MIRROR[joint]) if a.keypoints[j, 2] >= MIN_KEYPOINT_SCORE]
-                if moved:
-                    fastest = max(fastest, float(min(moved)))
-            result.append((b.stamp_s, fastest / height / dt))
-        return result
+        fastest wrist or ankle relative to the torso centre, body heights per second."""
+        start = self.latest.stamp_s - window_s
+        return [reading for reading in self._limb_speeds if reading[0] >= start]
+
+
+def _limb_speed(before: np.ndarray, after: np.ndarray, dt_s: float) -> float | None:
+    """Fastest wrist or ankle move relative to the torso centre, pixels per second. A left/right
+    swap of the model counts as the smaller of the two readings, never as a strike."""
+    centre_before, centre_after = torso_centre(before), torso_centre(after)
+    if centre_before is None or centre_after is None:
+        return None
+    fastest = 0.0
+    for joint in LIMB_ENDS:
+        end = after[joint]
+        if end[2] < MIN_KEYPOINT_SCORE:
+            continue
+        moved = [np.linalg.norm((end[:2] - centre_after) - (before[j, :2] - centre_before))
+                 for j in (joint, _MIRROR[joint]) if before[j, 2] >= MIN_KEYPOINT_SCORE]
+        if moved:
+            fastest = max(fastest, float(min(moved)))
+    return fastest / dt_s
 
 
 def box_gap_in_heights(box_a: np.ndarray, box_b: np.ndarray, height: float) -> float:
@@ -221,16 +238,15 @@ class CameraTracks:
         self.vehicles = VehicleMap()
         self._history_s = history_s
 
-    def update(self, detections: Detections, keypoints: dict[int, np.ndarray], stamp_s: float) -> None:
-        """Adds this frame's tracked people (``keypoints`` by track id where a pose was taken)
-        and forgets people unseen for the history span."""
+    def update(self, detections: Detections, stamp_s: float) -> None:
+        """Adds this frame's tracked people and forgets those unseen for the history span."""
         for box, label, track_id in zip(detections.boxes, detections.labels, detections.track_ids):
             if label != 'person' or track_id == UNTRACKED:
                 continue
             track = self.people.get(int(track_id))
             if track is None:
                 track = self.people[int(track_id)] = PersonTrack(int(track_id), self._history_s)
-            track.add(Observation(stamp_s, box.copy(), keypoints.get(int(track_id))))
+            track.add(Observation(stamp_s, box.copy(), None))
         self.people = {tid: t for tid, t in self.people.items()
                        if stamp_s - t.latest.stamp_s <= self._history_s}
         self.vehicles.update(detections, stamp_s)

@@ -1,7 +1,7 @@
-"""The event side without ROS: detections, alarms and triggers -> incidents, their bags
-(sealed, recovered after a crash, kept within retention), the audit log and alerts.
+"""The event side without ROS: detections, behaviour cues, alarms and triggers -> incidents,
+their bags (sealed, recovered after a crash, kept within retention), the audit log and alerts.
 
-    on_detections / alarm / trigger --RuleEngine--> incident updates
+    on_detections / on_behaviour / alarm / trigger --RuleEngine--> incident updates
         -> IncidentRecorder (pre-event buffer, bag) -> /vss/events JSON (returned), alert
 
 Messages stay serialized (CDR): the pre-event ring buffer and the bag writer never
@@ -19,11 +19,13 @@ into the keyed audit log.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from kaiserslautern_vss.behaviour.messages import BehaviourMessageError, decode_behaviour
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.alerts import (AlertConfigError, AlertDispatcher, MqttSender, MqttSettings,
                                               WebhookSender, WebhookSettings, alert_body, small_snapshot)
@@ -32,6 +34,7 @@ from kaiserslautern_vss.events.outbox import Outbox
 from kaiserslautern_vss.events.recorder import IncidentRecorder, RecordingProblem
 from kaiserslautern_vss.events.rule_engine import RuleEngine
 from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
+from kaiserslautern_vss.log_throttle import ReasonThrottle
 from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
 from kaiserslautern_vss.recordings.encryption import EncryptionError, load_or_create_key
 from kaiserslautern_vss.recordings.file_modes import FileModeError, FileModes
@@ -43,6 +46,9 @@ from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_to
 from kaiserslautern_vss.ros.typestore import vss_typestore
 
 STRING = 'std_msgs/msg/String'
+#: distinct reasons counted for dropped behaviour messages (then 'other'), and their length
+MALFORMED_REASONS, MALFORMED_REASON_CHARS = 16, 80
+DROP_LOG_PERIOD_S = 10.0
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 
 
@@ -108,6 +114,9 @@ class EventManager:
         self.retention_errors: list[str] = []
         self.audit_error: str | None = None
         self._recorder_errors_seen = 0
+        self.pose_cues: dict[str, bool] = {}  # camera -> whether its behaviour stage has the pose model
+        self.behaviour_dropped: Counter[str] = Counter()  # malformed behaviour messages by reason
+        self._drop_log = ReasonThrottle(DROP_LOG_PERIOD_S)
         self._recover()
 
     def _load_keys(self) -> None:
@@ -165,6 +174,34 @@ class EventManager:
         """One Detection2DArray (serialized, and as decoded detections): recorded, then ruled on."""
         self.recorder.on_message(camera_id, topic, stamp_ns, payload)
         return self._handle(self.engine.update(camera_id, stamp_ns, detections), now_ns)
+
+    def on_behaviour(self, camera_id: str, topic: str, payload: bytes, now_ns: int) -> list[str]:
+        """One ``/vss/<cam>/behaviour`` message (serialized std_msgs/String, ``vss.behaviour/1``):
+        recorded, then its cues ruled on. Anyone on the host may publish there, so a malformed
+        message (or one naming another camera) is counted per reason, logged (throttled) and dropped."""
+        try:
+            text = vss_typestore().deserialize_cdr(payload, STRING).data
+        except Exception:  # noqa: BLE001 - rosbags raises assorted errors on malformed CDR
+            return self._drop_behaviour(camera_id, 'not a std_msgs/String', f'{len(payload)} bytes')
+        try:
+            message = decode_behaviour(text)
+        except BehaviourMessageError as error:
+            return self._drop_behaviour(camera_id, str(error)[:MALFORMED_REASON_CHARS], str(error))
+        if message.camera_id != camera_id:
+            return self._drop_behaviour(camera_id, 'camera does not match the topic', message.camera_id[:40])
+        self.pose_cues[camera_id] = message.pose_cues
+        self.recorder.on_message(camera_id, topic, message.stamp_ns, payload)
+        return self._handle(self.engine.behaviour(camera_id, message.stamp_ns, message.cues), now_ns)
+
+    def _drop_behaviour(self, camera_id: str, reason: str, detail: str) -> list[str]:
+        if reason not in self.behaviour_dropped and len(self.behaviour_dropped) >= MALFORMED_REASONS:
+            reason = 'other'  # a flood of ever new texts cannot grow the counters
+        self.behaviour_dropped[reason] += 1
+        held_back = self._drop_log.admit((camera_id, reason))
+        if held_back is not None:
+            self.log.warning(f'{camera_id}: behaviour message dropped: {reason} ({detail})'
+                             + (f'; {held_back} more like it since the last report' if held_back else ''))
+        return []
 
     def trigger(self, camera_id: str, now_ns: int) -> tuple[list[str], str]:
         """The operator's trigger: the events, and what to answer (the incident, or that it merged)."""
@@ -288,6 +325,7 @@ class EventManager:
                                  bytes(typestore.serialize_cdr(typestore.types[STRING](data=text), STRING)))
         self.log.info(f'incident {update.incident.id} {update.phase}: rule '
                       f'{update.incident.rule} on {update.incident.camera}'
+                      + ''.join(f', {cue.kind} score {cue.score:.2f}' for cue in update.incident.cues.values())
                       + (f', bag {update.incident.recording}' if update.incident.recording else ''))
         return text
 

@@ -5,6 +5,11 @@ The logic is :class:`kaiserslautern_vss.events.manager.EventManager` (ROS-free);
 declares its parameters, subscribes (serialized: the recorder keeps CDR), runs its timers and
 services, publishes what the manager returns and reports diagnostics.
 
+Behaviour: ``/vss/<cam>/behaviour`` (the vision pipeline's cues) feeds the behaviour rules and
+is recorded with ``/vss/<cam>/skeletons``; malformed cue messages are dropped, counted per
+reason under ``event_manager: behaviour`` on /diagnostics (WARN), which also names cameras
+whose behaviour stage runs without the pose model.
+
 Inputs besides the rules: ``/vss/<cam>/alarm`` (std_msgs/String, the text is the reason,
 e.g. from an alarm panel) and the ``/vss/<cam>/trigger_recording`` service open an
 incident of ``alarm_duration_s``; ``/vss/<cam>/mark_evidence`` (std_srvs/Trigger) marks
@@ -23,7 +28,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
+from kaiserslautern_vss.behaviour.model_status import model_less_warning
 from kaiserslautern_vss.events.manager import EventManager, EventManagerError
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS
 from kaiserslautern_vss.ros import cdr, qos
@@ -46,6 +53,8 @@ SUBSCRIBED = {
     'image_anonymized/compressed': (CompressedImage, qos.SENSOR),
     'detections': (Detection2DArray, qos.RELIABLE),
     'camera_info': (CameraInfo, qos.SENSOR),
+    'behaviour': (String, qos.RELIABLE),
+    'skeletons': (MarkerArray, qos.RELIABLE),
 }
 
 
@@ -62,7 +71,8 @@ class EventManagerNode(Node):
         for camera_id in cameras:
             for name, (msg_class, profile) in SUBSCRIBED.items():
                 topic = camera_topic(camera_id, name)
-                callback = self._on_detections if name == 'detections' else self._on_recorded
+                callback = {'detections': self._on_detections, 'behaviour': self._on_behaviour,
+                            'skeletons': self._on_skeletons}.get(name, self._on_recorded)
                 self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True,
                                          event_callbacks=NO_QOS_EVENTS)
             self.create_service(Trigger, camera_topic(camera_id, 'trigger_recording'),
@@ -90,6 +100,16 @@ class EventManagerNode(Node):
     def _on_detections(self, camera_id: str, topic: str, payload: bytes) -> None:
         self._publish(self.manager.on_detections(camera_id, topic, cdr.header_stamp_ns_from_cdr(payload), payload,
                                                  detections_from_cdr(payload), self._now_ns()))
+
+    def _on_behaviour(self, camera_id: str, topic: str, payload: bytes) -> None:
+        self._publish(self.manager.on_behaviour(camera_id, topic, payload, self._now_ns()))
+
+    def _on_skeletons(self, camera_id: str, topic: str, payload: bytes) -> None:
+        try:
+            stamp_ns = cdr.first_element_stamp_ns_from_cdr(payload)
+        except cdr.CdrError:
+            return  # no marker, no stamp: nothing to show in a recording either
+        self.manager.on_recorded(camera_id, topic, stamp_ns, payload)
 
     def _on_manual_trigger(self, camera_id: str, request: Trigger.Request,
                            response: Trigger.Response) -> Trigger.Response:
@@ -124,13 +144,25 @@ class EventManagerNode(Node):
                           '; '.join(m.retention_errors + m.disk_guard.errors) or 'ok', {
                               'deleted_incidents': m.deleted_incidents,
                               'retention_hours': self.settings['retention_hours']}),
-            'audit': (ERROR if m.audit_error else OK, m.audit_error or 'ok', {'log': m.audit.path})}
+            'audit': (ERROR if m.audit_error else OK, m.audit_error or 'ok', {'log': m.audit.path}),
+            'behaviour': self._behaviour_status()}
         if m.alerts is not None:
             problems = {channel: error for channel, error in m.alerts.status().items() if error}
             status['alerts'] = (WARN if problems else OK, '; '.join(f'{c}: {e}' for c, e in problems.items())
                                 or 'delivering', {'pending': m.alerts.outbox.pending(),
                                                   'delivered': m.alerts.delivered})
         return status
+
+    def _behaviour_status(self) -> tuple[bytes, str, dict]:
+        """Dropped cue messages by reason, and cameras whose cues come without the pose model."""
+        m = self.manager
+        dropped = sum(m.behaviour_dropped.values())
+        model_less = sorted(camera for camera, pose_cues in m.pose_cues.items() if not pose_cues)
+        problems = ([f'{dropped} malformed behaviour message(s) dropped'] if dropped else []) + \
+            ([f'{", ".join(model_less)}: {model_less_warning()}'] if model_less else [])
+        return (WARN if problems else OK, '; '.join(problems) or 'ok', {
+            'cameras_with_cues': ', '.join(sorted(m.pose_cues)), 'without_pose_model': ', '.join(model_less),
+            **{f'dropped: {reason}': count for reason, count in m.behaviour_dropped.items()}})
 
     def destroy_node(self) -> None:
         self.manager.close()
