@@ -23,6 +23,7 @@ import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,6 +161,10 @@ def main() -> None:
     print(f'| fights dev half | {figures["auc_all"]:.3f} | {figures["auc_odd"]:.3f} | {figures["auc_even"]:.3f} '
           f'| {figures["precision"]:.2f} | {figures["recall"]:.2f} | {figures["latency_p50"]:.2f} '
           f'| {figures["latency_p90"]:.2f} |')
+    for name, group in (('fight', fights), ('no-fight', ordinary)):
+        sources = {str(p) for p in group}
+        kinds = Counter(line['kind'] for line in lines if line['type'] == 'incident' and line['source'] in sources)
+        print(f'{name} clips, incidents by kind: {dict(kinds) or "none"}')
     print(f'\nvtest.avi: {len(benign)} behaviour incidents '
           f'{[(i["kind"], round(i["start_s"], 1)) for i in benign]}; peaks '
           f'{ {kind: round(value, 3) for kind, value in vtest_peak.items()} }')

@@ -46,7 +46,7 @@ import numpy as np
 
 from kaiserslautern_vss.behaviour.motion import UnexplainedMotion
 from kaiserslautern_vss.behaviour.tracks import (
-    CameraTracks, PersonTrack, box_gap_in_heights, collapsed, near_vehicle)
+    CameraTracks, PersonTrack, box_gap_in_heights, collapsed, near_vehicle, torso_axis)
 from kaiserslautern_vss.behaviour.types import (
     ASSAULT, FLEEING, PERSON_DOWN, VEHICLE_TAMPERING, BehaviourSettings, Cue)
 from kaiserslautern_vss.detection.types import UNTRACKED, Detections
@@ -89,14 +89,10 @@ def _no_cue(kind: str) -> Cue:
 
 def _torso_lying(keypoints: np.ndarray | None) -> bool | None:
     """Whether the torso lies (None when shoulders or hips are not seen)."""
-    if keypoints is None:
+    axis = torso_axis(keypoints) if keypoints is not None else None
+    if axis is None:
         return None
-    shoulders, hips = keypoints[[5, 6]], keypoints[[11, 12]]
-    if min(shoulders[:, 2].max(), hips[:, 2].max()) < 0.3:
-        return None
-    top = shoulders[shoulders[:, 2] >= 0.3, :2].mean(axis=0)
-    bottom = hips[hips[:, 2] >= 0.3, :2].mean(axis=0)
-    dx, dy = np.abs(top - bottom)
+    dx, dy = np.abs(axis)
     return bool(np.degrees(np.arctan2(dy, dx)) <= LYING_TORSO_DEG)
 
 

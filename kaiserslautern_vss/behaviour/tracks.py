@@ -56,14 +56,20 @@ def torso_centre(keypoints: np.ndarray) -> np.ndarray | None:
     return trusted[:, :2].mean(axis=0) if len(trusted) >= 2 else None
 
 
-def torso_height(keypoints: np.ndarray) -> float | None:
-    """Body height from the torso length when both shoulders' or hips' centres are seen."""
+def torso_axis(keypoints: np.ndarray) -> np.ndarray | None:
+    """Hip centre to shoulder centre (pixels) when at least one shoulder and one hip are seen."""
     shoulders, hips = keypoints[list(_SHOULDERS)], keypoints[list(_HIPS)]
     if min(shoulders[:, 2].max(), hips[:, 2].max()) < MIN_KEYPOINT_SCORE:
         return None
     top = shoulders[shoulders[:, 2] >= MIN_KEYPOINT_SCORE, :2].mean(axis=0)
     bottom = hips[hips[:, 2] >= MIN_KEYPOINT_SCORE, :2].mean(axis=0)
-    return float(np.linalg.norm(top - bottom)) * HEIGHT_PER_TORSO
+    return top - bottom
+
+
+def torso_height(keypoints: np.ndarray) -> float | None:
+    """Body height from the torso length."""
+    axis = torso_axis(keypoints)
+    return float(np.linalg.norm(axis)) * HEIGHT_PER_TORSO if axis is not None else None
 
 
 class PersonTrack:
