@@ -4,12 +4,9 @@ thrown, people tangled so that the detector loses them.
 A walking person's motion lies inside the boxes they had now and a moment ago; what changes
 in the ring around a group of people, outside every person's and vehicle's box (now and
 ``MOTION_LAG_S`` ago), is motion no box accounts for. It is measured on a small greyscale copy
-of the frame against the frame about ``MOTION_LAG_S`` earlier, or the previous frame at slower
-rates: a blow or a kick takes a tenth of a second or two, while over that short time a walking
-person's own motion stays within their boxes of now and then. It is normalised by the group's
-body heights squared (not their box areas, which grow with the very arms and legs thrown out),
-so it depends neither on the camera distance nor on the pose. Cheap enough for every frame:
-one resize and one difference.
+of the frame, always against the frame about ``MOTION_LAG_S`` earlier (so the measure does not
+depend on the frame rate), and normalised by the group's own box area (so it does not depend
+on the camera distance). Cheap enough for every frame: one resize and one difference.
 """
 
 from __future__ import annotations
@@ -22,8 +19,8 @@ import numpy as np
 
 #: rows of the greyscale copy motion is measured on
 ANALYSIS_HEIGHT = 120
-#: the frame a motion is measured against is about this much older (or the previous one)
-MOTION_LAG_S = 0.1
+#: the frame a motion is measured against is about this much older
+MOTION_LAG_S = 0.2
 #: grey-level change that counts as motion (well above sensor noise and compression)
 CHANGE_LEVEL = 25
 #: the ring around a person: this many body heights to each side, half of it above and a
@@ -33,8 +30,6 @@ SURROUND_HEIGHTS = 0.5
 EDGE_SHARE = 0.01
 #: more of the frame than this changed: a light, the camera, not people
 FRAME_CHANGE_SHARE = 0.3
-#: a standing person's box width in body heights: a person's area is this × height²
-PERSON_WIDTH_HEIGHTS = 0.4
 _KEEP_S = 1.0
 
 
@@ -87,14 +82,12 @@ class UnexplainedMotion:
 
     def share(self, boxes: Sequence[np.ndarray]) -> float:
         """Changed pixels in the ring around ``boxes`` (one group of people) that no box of now or
-        a moment ago explains, per pixel of the area the group's people take standing
-        (:data:`PERSON_WIDTH_HEIGHTS` × box height², whatever their limbs do); 0 on a first
-        frame."""
+        a moment ago explains, per pixel of the group's own box area; 0 on a first frame."""
         if self._free is None or not len(boxes):
             return 0.0
         ring = np.zeros_like(self._free)
         area = 0.0
         for box in boxes:
             ring[_slices(box, self._scale, ring.shape, SURROUND_HEIGHTS)] = True
-            area += PERSON_WIDTH_HEIGHTS * float(box[3] - box[1]) ** 2 * self._scale ** 2
+            area += float((box[2] - box[0]) * (box[3] - box[1])) * self._scale ** 2
         return float(np.count_nonzero(self._free & ring)) / max(area, 1.0)
