@@ -22,7 +22,7 @@ from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 
 webdriver = pytest.importorskip('selenium.webdriver')
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -89,7 +89,9 @@ def browser(site):
 
 
 def wait(browser, condition, timeout_s: float = 20.0, poll_s: float = 0.05):
-    return WebDriverWait(browser, timeout_s, poll_frequency=poll_s).until(lambda _: condition())
+    # A page redraw between finding an element and reading it is a retry, not a failure.
+    return WebDriverWait(browser, timeout_s, poll_frequency=poll_s,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda _: condition())
 
 
 def screenshot(browser, name: str, tmp: Path) -> None:
@@ -132,7 +134,7 @@ def test_login_with_totp_and_live_grid_updates(site, browser):
     browser.find_element(By.ID, 'password').send_keys(PASSWORD)
     browser.find_element(By.ID, 'totp').send_keys('000000')
     browser.find_element(By.ID, 'login').click()
-    assert 'Anmeldung fehlgeschlagen' in browser.find_element(By.CLASS_NAME, 'error').text
+    wait(browser, lambda: 'Anmeldung fehlgeschlagen' in browser.find_element(By.CLASS_NAME, 'error').text)
     login(browser, running, 'olga')
     assert browser.current_url.endswith('/live')
     tile = browser.find_element(By.ID, 'tile-cam01')
@@ -144,9 +146,11 @@ def test_login_with_totp_and_live_grid_updates(site, browser):
     wait(browser, lambda: browser.execute_script("return document.getElementById('large-image').naturalWidth") == 640)
     wait(browser, lambda: browser.execute_script(PAINTED.format(canvas='large-boxes')) > 0)
     wait(browser, lambda: browser.execute_script(LIMBS_PAINTED.format(canvas='large-boxes')) > 50)  # skeletons
-    cue = wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, '#large-cues li.cue'))
-    assert [item.get_attribute('data-kind') for item in cue] == ['person_down']  # fleeing scored 0: not shown
-    assert cue[0].text.startswith('Person am Boden (person_down) 0.87 · Personen #1 · box_aspect_change 1.9')
+    # The list is redrawn on every poll: read kinds and texts in one script, never through stale elements.
+    cues = wait(browser, lambda: browser.execute_script(
+        "return Array.from(document.querySelectorAll('#large-cues li.cue'), li => [li.dataset.kind, li.textContent])"))
+    assert [kind for kind, _ in cues] == ['person_down']  # fleeing scored 0: not shown
+    assert cues[0][1].startswith('Person am Boden (person_down) 0.87 · Personen #1 · box_aspect_change 1.9')
     screenshot(browser, 'large', tmp)
     browser.find_element(By.ID, 'close-large').click()
     assert csp_violations(browser) == []
