@@ -34,6 +34,7 @@ from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: everything the console reads per camera: anonymised data only
@@ -56,7 +57,8 @@ class OperatorConsoleNode(Node):
         self._trigger_clients = {camera: self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
                                  for camera in settings.cameras}
         self._camera_subscriptions: list = []
-        self.create_subscription(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
+        self.guard = PayloadGuard(self)
+        self.guard.subscribe(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
         self.create_timer(1.0, self._follow_viewers)
         self.url = f'https://{settings.bind_address}:{settings.port}/'
         try:
@@ -77,8 +79,8 @@ class OperatorConsoleNode(Node):
         watched = self.live.watched(time.time(), WATCH_GRACE_S)
         if watched and not self._camera_subscriptions:
             self._camera_subscriptions = [
-                self.create_subscription(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
-                                         profile, raw=True)
+                self.guard.subscribe(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
+                                     profile, raw=True)
                 for camera in self.live.cameras for name, (msg_class, profile, store) in SUBSCRIBED_PER_CAMERA.items()]
         elif not watched and self._camera_subscriptions:
             for subscription in self._camera_subscriptions:
@@ -107,11 +109,12 @@ class OperatorConsoleNode(Node):
         problems = ([f'no frames from {", ".join(silent)}'] if silent else []) + (
             ['no signing key: evidence, verification and export unavailable']
             if self.console.signing_key is None else [])
-        return {'console': (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
+        console = (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
             'url': self.url, 'sessions': len(self.console.sessions),
             'live_view_watched': bool(self._camera_subscriptions),
             'cameras_silent': len(silent),
-            'undecodable_messages': self.live.dropped_messages})}
+            'undecodable_messages': self.live.dropped_messages})
+        return {**self.guard.diagnostics(), 'console': console}
 
     def destroy_node(self) -> None:
         server = getattr(self, 'server', None)

@@ -39,6 +39,7 @@ from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_t
                                                      image_from_cdr)
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
@@ -66,9 +67,11 @@ class PrivacyNode(Node):
         self.pipeline: VisionPipeline | None = None
         self.masking_mode = ''
         self.throttle = ReasonThrottle()
-        # Open incidents are drawn into the commissioning view of their camera.
-        self.open_incidents = OpenIncidents()
-        self.create_subscription(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
+        self.guard = PayloadGuard(self)
+        # Open incidents are drawn into the commissioning view of their camera. Parsed here, in
+        # the executor thread: a hostile event can cost the banner, never a masked frame.
+        self.open_incidents = OpenIncidents(self.cameras)
+        self.guard.subscribe(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
         self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
 
     def anonymizers(self, grade: DetectorGrade) -> dict[str, FrameMasker]:
@@ -96,8 +99,8 @@ class PrivacyNode(Node):
         for camera_id in self.bus_cameras:
             self.get_logger().warning(f'{camera_id}: no camera driver in this process; frames are read from '
                                       f'{camera_topic(camera_id, "image_raw")} (replay input)')
-            self.create_subscription(Image, camera_topic(camera_id, 'image_raw'),
-                                     partial(self._on_bus_image, camera_id), qos.SENSOR, raw=True)
+            self.guard.subscribe(Image, camera_topic(camera_id, 'image_raw'),
+                                 partial(self._on_bus_image, camera_id), qos.SENSOR, raw=True)
 
     def _on_bus_image(self, camera_id: str, data: bytes) -> None:
         try:
@@ -143,9 +146,9 @@ class PrivacyNode(Node):
             self.get_logger().error(text)
 
     def _diagnostics(self) -> dict:
+        report = self.guard.diagnostics()
         if self.pipeline is None:
-            return {}
-        report = {}
+            return report
         for camera_id, counts in self.pipeline.counts().items():
             failed, refused = sum(counts.failed_closed.values()), sum(counts.refused.values())
             level = ERROR if counts.masked == 0 and failed else (WARN if failed or refused else OK)
