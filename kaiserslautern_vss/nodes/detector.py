@@ -31,6 +31,7 @@ from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: a camera silent this long is reported (it simply leaves the batches meanwhile)
@@ -40,6 +41,7 @@ STALE_CAMERA_S = 5.0
 class DetectorNode(Node):
     def __init__(self, name: str = 'detector', namespace: str | None = None) -> None:
         super().__init__(name, namespace=namespace)
+        self.guard = PayloadGuard(self)  # rclpy's parameter services take anyone's requests
         self.settings = declare_parameters(self, PARAMETERS)
         params = self.settings
         try:
@@ -67,7 +69,7 @@ class DetectorNode(Node):
             motion_hold_s=params['motion_hold_s'], tracking=params['tracking'])
         self.scheduler: DetectionScheduler | None = None
         self.previous_published: dict[str, tuple[int, float]] = {}
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
 
     @property
     def labels(self) -> frozenset[str]:

@@ -49,6 +49,7 @@ WATCH_GRACE_S = 10.0
 class OperatorConsoleNode(Node):
     def __init__(self) -> None:
         super().__init__('operator_console')
+        self.guard = PayloadGuard(self)
         try:
             settings = ConsoleSettings.from_parameters(declare_parameters(self, PARAMETERS))
         except OSError as error:
@@ -57,7 +58,6 @@ class OperatorConsoleNode(Node):
         self._trigger_clients = {camera: self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
                                  for camera in settings.cameras}
         self._camera_subscriptions: list = []
-        self.guard = PayloadGuard(self)
         self.guard.subscribe(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
         self.create_timer(1.0, self._follow_viewers)
         self.url = f'https://{settings.bind_address}:{settings.port}/'
@@ -70,7 +70,7 @@ class OperatorConsoleNode(Node):
         if not self.console.accounts.all():
             self.get_logger().warning(f'no users in {settings.users_file}: nobody can log in; create them with '
                                       f'vss-users --file {settings.users_file} add NAME --role admin')
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0, guard=self.guard)
         self.get_logger().info(f'Leitstelle on {self.url} for {", ".join(settings.cameras)} (certificate SHA-256 '
                                f'{certificate_fingerprint(settings.tls_cert_file)}); audit log {settings.audit_log}')
 
@@ -109,12 +109,11 @@ class OperatorConsoleNode(Node):
         problems = ([f'no frames from {", ".join(silent)}'] if silent else []) + (
             ['no signing key: evidence, verification and export unavailable']
             if self.console.signing_key is None else [])
-        console = (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
+        return {'console': (WARN if problems else OK, '; '.join(problems) or f'serving {self.url}', {
             'url': self.url, 'sessions': len(self.console.sessions),
             'live_view_watched': bool(self._camera_subscriptions),
             'cameras_silent': len(silent),
-            'undecodable_messages': self.live.dropped_messages})
-        return {**self.guard.diagnostics(), 'console': console}
+            'undecodable_messages': self.live.dropped_messages})}
 
     def destroy_node(self) -> None:
         server = getattr(self, 'server', None)

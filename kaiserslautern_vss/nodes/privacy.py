@@ -47,6 +47,7 @@ from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 class PrivacyNode(Node):
     def __init__(self, name: str = 'privacy', namespace: str | None = None) -> None:
         super().__init__(name, namespace=namespace)
+        self.guard = PayloadGuard(self)
         self.settings = declare_parameters(self, PARAMETERS)
         try:
             self.masking = privacy_settings(self.settings)
@@ -67,12 +68,11 @@ class PrivacyNode(Node):
         self.pipeline: VisionPipeline | None = None
         self.masking_mode = ''
         self.throttle = ReasonThrottle()
-        self.guard = PayloadGuard(self)
         # Open incidents are drawn into the commissioning view of their camera. Parsed here, in
         # the executor thread: a hostile event can cost the banner, never a masked frame.
         self.open_incidents = OpenIncidents(self.cameras)
         self.guard.subscribe(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
 
     def anonymizers(self, grade: DetectorGrade) -> dict[str, FrameMasker]:
         """A fresh anonymizer per camera (it remembers that camera's recent masks): the policy's
@@ -146,9 +146,9 @@ class PrivacyNode(Node):
             self.get_logger().error(text)
 
     def _diagnostics(self) -> dict:
-        report = self.guard.diagnostics()
         if self.pipeline is None:
-            return report
+            return {}
+        report = {}
         for camera_id, counts in self.pipeline.counts().items():
             failed, refused = sum(counts.failed_closed.values()), sum(counts.refused.values())
             level = ERROR if counts.masked == 0 and failed else (WARN if failed or refused else OK)

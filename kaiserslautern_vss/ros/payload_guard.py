@@ -6,7 +6,8 @@ they cannot handle instead: malformed CDR, absurd sizes, deep nesting, wrong typ
 is counted per topic and reason (the exception's type) for /diagnostics and logged, throttled
 per topic and reason (pipeline.log_throttle). Subscriptions take the serialized message and
 deserialize it here, so even a payload that is not CDR of the topic's type is counted, not
-silently discarded by the middleware.
+silently discarded by the middleware. rclpy's own services (parameters, type descriptions)
+are guarded too: a SetParameters request with an unknown parameter type raises in rclpy.
 """
 
 from __future__ import annotations
@@ -16,26 +17,29 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
 from rclpy.subscription import Subscription
 
 from kaiserslautern_vss.pipeline.log_throttle import ReasonThrottle
-from kaiserslautern_vss.ros.diagnostics import OK, WARN
 
 UNDECODABLE = 'undecodable'
 DETAIL_CHARS = 200  # of the exception's text in a log line: a payload can make that text huge
 
 
 class PayloadGuard:
-    """Makes one node's subscriptions and services outlive any payload."""
+    """Makes one node's subscriptions and services outlive any payload; made right after the
+    node, it guards the services rclpy created for it."""
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self._throttle = ReasonThrottle()
         self._dropped: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        for service in node.services:
+            service.callback = self.guarded(service.srv_name, service.callback, fallback=_default_response)
 
     def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile | int,
                   raw: bool = False, **kwargs: Any) -> Subscription:
@@ -55,8 +59,7 @@ class PayloadGuard:
 
     def serve(self, srv_type: type, name: str, handler: Callable[[Any, Any], Any]) -> Any:
         """Like ``node.create_service``; a request ``handler`` fails on is answered with the default response."""
-        return self._node.create_service(srv_type, name, self.guarded(name, handler,
-                                                                      fallback=lambda _, response: response))
+        return self._node.create_service(srv_type, name, self.guarded(name, handler, fallback=_default_response))
 
     def guarded(self, topic: str, callback: Callable[..., Any],
                 fallback: Callable[..., Any] = lambda *_: None) -> Callable[..., Any]:
@@ -84,5 +87,9 @@ class PayloadGuard:
             dropped = dict(self._dropped)
         total = sum(dropped.values())
         message = f'{total} messages dropped' if total else 'no message dropped'
-        return {'dropped messages': (WARN if total else OK, message,
+        return {'dropped messages': (DiagnosticStatus.WARN if total else DiagnosticStatus.OK, message,
                                      {f'{topic}: {reason}': n for (topic, reason), n in sorted(dropped.items())})}
+
+
+def _default_response(_: Any, response: Any) -> Any:
+    return response
