@@ -40,9 +40,9 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from console_support import (PASSWORD, SECOND, T0, ConsoleClient, console_settings, detections_cdr,  # noqa: E402
                              jpeg_cdr, make_users, record_incident, running_console, scene, totp_code)
-from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
+from kaiserslautern_vss.bringup.node_spec import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
-from kaiserslautern_vss.events.encryption import load_or_create_key  # noqa: E402
+from kaiserslautern_vss.recordings.encryption import load_or_create_key  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
 from servers.alert_receivers import free_port  # noqa: E402

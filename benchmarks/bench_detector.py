@@ -37,7 +37,7 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(200 + os.getpid() % 30))
 os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')]))
 
 from bare_inference import bare_loop_fps, read_frames  # noqa: E402
-from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
+from kaiserslautern_vss.bringup.node_spec import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment  # noqa: E402
 from kaiserslautern_vss.detection.letterbox import letterbox  # noqa: E402
 from kaiserslautern_vss.detection.motion import MotionGate  # noqa: E402

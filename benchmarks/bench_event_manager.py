@@ -39,20 +39,21 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from kaiserslautern_vss.bringup.graph import NodeSpec  # noqa: E402
+from kaiserslautern_vss.bringup.node_spec import NodeSpec  # noqa: E402
 from kaiserslautern_vss.bringup.processes import GraphProcesses  # noqa: E402
 from kaiserslautern_vss.detection.types import Detections  # noqa: E402
-from kaiserslautern_vss.events.bag_writer import vss_typestore  # noqa: E402
 from kaiserslautern_vss.events.incident import IncidentUpdate  # noqa: E402
 from kaiserslautern_vss.events.recorder import IncidentRecorder  # noqa: E402
 from kaiserslautern_vss.events.ring_buffer import BufferedMessage, RingBuffer  # noqa: E402
-from kaiserslautern_vss.events.rules import RuleEngine, parse_rules  # noqa: E402
+from kaiserslautern_vss.events.rule_engine import RuleEngine  # noqa: E402
+from kaiserslautern_vss.events.rule_schema import parse_rules  # noqa: E402
 from kaiserslautern_vss.parameters.event_manager import PARAMETERS  # noqa: E402
 from kaiserslautern_vss.parameters.spec import validate_parameters  # noqa: E402
 from kaiserslautern_vss.paths import shared_dir  # noqa: E402
 from kaiserslautern_vss.ros import qos  # noqa: E402
 from kaiserslautern_vss.ros.detection_conversion import detections_to_msg  # noqa: E402
 from kaiserslautern_vss.ros.topics import camera_topic  # noqa: E402
+from kaiserslautern_vss.ros.typestore import vss_typestore  # noqa: E402
 
 CAMERAS = [f'cam{n:02d}' for n in range(1, 11)]
 FPS, SECONDS, PRE_EVENT_S = 10, 10, 5.0

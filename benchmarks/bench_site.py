@@ -109,13 +109,13 @@ def observe(cameras: list[str], control, results) -> None:
     from sensor_msgs.msg import CompressedImage
 
     from kaiserslautern_vss.ros import qos
-    from kaiserslautern_vss.ros.cdr import header_stamp_ns
+    from kaiserslautern_vss.ros.cdr import header_stamp_ns_from_cdr
 
     arrivals: list[tuple[str, int, int, int]] = []
     diagnostics: list[tuple[int, str, dict[str, str]]] = []
 
     def on_image(camera: str, payload: bytes) -> None:
-        arrivals.append((camera, header_stamp_ns(payload), time.time_ns(), len(payload)))
+        arrivals.append((camera, header_stamp_ns_from_cdr(payload), time.time_ns(), len(payload)))
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         now = time.time_ns()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.bringup.graph import NodeSpec
-from kaiserslautern_vss.events.encryption import load_or_create_key
-from kaiserslautern_vss.events.integrity import load_or_create_signing_key
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
+from kaiserslautern_vss.recordings.encryption import load_or_create_key
+from kaiserslautern_vss.recordings.integrity import load_or_create_signing_key
 
 
 def create_keys(tmp: Path) -> None:

@@ -12,7 +12,7 @@ that crashed is started again, one that ended cleanly is not, and one that refus
 configuration stops the launch (bringup/respawn.py). An invalid config stops the launch
 before any node starts. Stop with
 SIGINT (Ctrl-C): launch forwards it to every node. However launch itself ends (SIGTERM,
-SIGKILL), its nodes end with it (bringup/process_hygiene.py).
+SIGKILL), its nodes end with it (ros/supervisor.py).
 """
 
 import os
@@ -26,11 +26,12 @@ from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, parse_flag
 from kaiserslautern_vss.bringup.graph import GraphConfigError
-from kaiserslautern_vss.bringup.dds_environment import node_environment
-from kaiserslautern_vss.bringup.process_hygiene import SUPERVISOR_PID, ParameterFiles
+from kaiserslautern_vss.bringup.process_hygiene import ParameterFiles
 from kaiserslautern_vss.bringup.processes import ProcessPlan, plan_processes
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 from kaiserslautern_vss.paths import PACKAGE_NAME
+from kaiserslautern_vss.ros.dds_environment import node_environment
+from kaiserslautern_vss.ros.supervisor import SUPERVISOR_PID
 
 
 def _supervised(plan: ProcessPlan) -> list:
@@ -70,7 +71,7 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         # Every node: DDS on 127.0.0.1 and shared memory sized for frames (dds_environment.py).
         *[SetEnvironmentVariable(name, value) for name, value in node_environment().items()],
-        # Every node dies with this launch process, however it ends (bringup/process_hygiene.py).
+        # Every node dies with this launch process, however it ends (ros/supervisor.py).
         SetEnvironmentVariable(SUPERVISOR_PID, str(os.getpid())),
         *[DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
           for a in START_ARGUMENTS],

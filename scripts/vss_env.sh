@@ -6,7 +6,7 @@ source "${VSS_VENV:-$_vss_root/.venv}/bin/activate"
 export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # DDS stays on this host (strict network separation): the profile binds UDP to 127.0.0.1 and
-# sizes shared memory for camera frames. Nodes set both themselves (bringup/dds_environment.py,
+# sizes shared memory for camera frames. Nodes set both themselves (ros/dds_environment.py,
 # where the profile makes the range SYSTEM_DEFAULT); these are for ros2 tools in this shell.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_vss_root/config/fastdds_localhost.xml}"

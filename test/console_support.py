@@ -24,12 +24,12 @@ from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.console.login_guard import LoginPolicy
 from kaiserslautern_vss.console.server import ConsoleServer
 from kaiserslautern_vss.console.settings import ConsoleSettings
-from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
-from kaiserslautern_vss.events.integrity import load_or_create_signing_key
 from kaiserslautern_vss.events.recorder import IncidentRecorder
-from kaiserslautern_vss.events.sealing import seal_incident
+from kaiserslautern_vss.recordings.integrity import load_or_create_signing_key
+from kaiserslautern_vss.recordings.sealing import seal_incident
 from kaiserslautern_vss.ros.topics import EVENTS, RECORDED_PER_CAMERA, camera_topic
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 SECOND = 10**9
 T0 = 1_795_000_000 * SECOND

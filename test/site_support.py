@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, load_graph
+from kaiserslautern_vss.bringup.graph import load_graph
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.paths import model_search_dirs, resolve_model_path
 
 SITE_CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'site_rathausvorplatz.yaml'

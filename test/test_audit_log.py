@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kaiserslautern_vss.events.audit import AuditError, AuditLog, head_path
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, head_path
 from kaiserslautern_vss.tools import verify
 
 WHEN = datetime(2026, 11, 26, 15, 30, tzinfo=timezone.utc)

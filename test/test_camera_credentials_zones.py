@@ -92,11 +92,11 @@ def test_zones_scale_to_other_frame_sizes() -> None:
 
 
 def test_zone_validation() -> None:
-    with pytest.raises(PrivacyZoneError, match=r'privacy_zones\[0\]: a polygon needs at least 3 points, got 2'):
+    with pytest.raises(PrivacyZoneError, match=r'privacy_zones\[0\]: polygon needs at least 3 points, got 2'):
         PrivacyZones([np.array([[0, 0], [10, 10]])], (100, 100))
     with pytest.raises(PrivacyZoneError, match=r'privacy_zones\[1\]: point \(150, 5\) lies outside the 100x100 image'):
         PrivacyZones([np.array([[0, 0], [10, 0], [10, 10]]), np.array([[0, 0], [150, 5], [5, 5]])], (100, 100))
-    with pytest.raises(PrivacyZoneError, match=r'expected \(N, 2\) x, y points, got shape \(3, 3\)'):
+    with pytest.raises(PrivacyZoneError, match=r'polygon must have shape \(K, 2\), got \(3, 3\)'):
         PrivacyZones([np.zeros((3, 3))], (100, 100))
     with pytest.raises(PrivacyZoneError, match='fill must be three values 0..255'):
         PrivacyZones([], (100, 100), fill=(0, 0, 300))

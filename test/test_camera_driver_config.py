@@ -54,7 +54,7 @@ def test_network_camera_config_carries_settings_and_no_secret(monkeypatch: pytes
     ({'backoff_initial_s': 5.0, 'backoff_max_s': 1.0}, 'backoff_max_s 1.0 is below backoff_initial_s 5.0'),
     ({'privacy_zones': ['1,1 5,1 5,5']}, 'privacy_zones need privacy_zones_width and privacy_zones_height'),
     ({'privacy_zones': ['1,1 5,1'], 'privacy_zones_width': 10, 'privacy_zones_height': 10},
-     'privacy_zones\\[0\\]: a polygon needs at least 3 points, got 2'),
+     'privacy_zones\\[0\\]: polygon needs at least 3 points, got 2'),
     ({'camera_info_url': '/nonexistent/cal.yaml'}, 'calibration file /nonexistent/cal.yaml cannot be read'),
 ])
 def test_bad_configs_are_refused_with_exact_messages(overrides: dict, message: str,

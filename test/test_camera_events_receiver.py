@@ -20,7 +20,8 @@ from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera_events.receiver import (CameraEvent, IpNotifyReceiver, ReceiverConfigError,
                                                        ReceiverSettings)
 from kaiserslautern_vss.camera_events.secrets import load_secrets
-from kaiserslautern_vss.events.rules import RuleConfigError, RuleEngine, parse_rules
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rules
 
 SECRET = b'cam01-ipnotify-secret-2026'
 OTHER_SECRET = b'cam02-ipnotify-secret-2026'
@@ -186,7 +187,7 @@ def test_camera_event_opens_an_incident_through_the_event_manager(tmp_path: Path
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import String
 
-    from kaiserslautern_vss.bringup.graph import NodeSpec
+    from kaiserslautern_vss.bringup.node_spec import NodeSpec
     from kaiserslautern_vss.bringup.processes import GraphProcesses
     from kaiserslautern_vss.ros import qos
     from kaiserslautern_vss.ros.topics import EVENTS

@@ -20,7 +20,7 @@ import yaml
 from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.camera.privacy_zones import PrivacyZoneError, PrivacyZones
-from kaiserslautern_vss.events.rules import RuleConfigError, parse_rule
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rule
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
 from site_support import SITE_CONFIG, site_overrides
 
@@ -205,7 +205,7 @@ def test_password_in_a_url(tmp_path, node, parameter, value, shown):
 @pytest.mark.parametrize('zones, size, problem', [
     (['0,0 100,100 100,0 0,100'], 1280, 'privacy_zones[0]: polygon self-intersects at (50, 50)'),
     (['0,0 1300,0 1300,100'], 1280, 'privacy_zones[0]: point (1300, 0) lies outside the 1280x720 image'),
-    (['0,0 100,0'], 1280, 'privacy_zones[0]: a polygon needs at least 3 points, got 2'),
+    (['0,0 100,0'], 1280, 'privacy_zones[0]: polygon needs at least 3 points, got 2'),
     (['0,0 100,0 100,100'], 0, 'privacy_zones need privacy_zones_width and privacy_zones_height'),
 ])
 def test_bad_privacy_zone(tmp_path, zones, size, problem):

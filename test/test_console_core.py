@@ -20,12 +20,12 @@ from kaiserslautern_vss.console.accounts import (Account, AccountBook, AccountEr
 from kaiserslautern_vss.console.incidents import IncidentNotFound, incident_folder, split_name
 from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.console.login_guard import LoginGuard, LoginPolicy
-from kaiserslautern_vss.console.messages import MessageError, NotAnIncident, decode_event, decode_jpeg
+from kaiserslautern_vss.console.messages import MessageError, NotAnIncident, decode_event, jpeg_from_cdr
 from kaiserslautern_vss.console.sessions import SessionStore
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint, ensure_certificate
 from kaiserslautern_vss.detection.grade import DetectorGrade, detector_info_json
-from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.ros.typestore import vss_typestore
 from kaiserslautern_vss.tools import users
 
 PASSWORD = 'a long enough passphrase'
@@ -156,7 +156,7 @@ def test_incident_names(tmp_path):
 
 
 def test_only_jpeg_images_and_json_events_are_shown():
-    stamp, jpeg = decode_jpeg(jpeg_cdr(T0, scene(0)[0]))
+    stamp, jpeg = jpeg_from_cdr(jpeg_cdr(T0, scene(0)[0]))
     assert stamp == T0 and jpeg[:2] == b'\xff\xd8'
     store = vss_typestore()
     t = store.types
@@ -164,9 +164,9 @@ def test_only_jpeg_images_and_json_events_are_shown():
     png = store.serialize_cdr(t['sensor_msgs/msg/CompressedImage'](
         header=header, format='png', data=np.frombuffer(b'\x89PNG....', np.uint8)), 'sensor_msgs/msg/CompressedImage')
     with pytest.raises(MessageError, match='not JPEG'):
-        decode_jpeg(bytes(png))
+        jpeg_from_cdr(bytes(png))
     with pytest.raises(MessageError):
-        decode_jpeg(b'\x00\x01garbage')
+        jpeg_from_cdr(b'\x00\x01garbage')
     text = store.serialize_cdr(t['std_msgs/msg/String'](data='not json'), 'std_msgs/msg/String')
     with pytest.raises(MessageError, match='not JSON'):
         decode_event(bytes(text))

@@ -19,9 +19,9 @@ from console_support import (PASSWORD, T0, SECOND, detections_cdr, event_cdr, jp
                              running_console, scene, console_settings, totp_code)
 from kaiserslautern_vss.console.accounts import hash_password, load_accounts, save_accounts
 from kaiserslautern_vss.console.live import LiveState
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.encryption import load_or_create_key
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.encryption import load_or_create_key
 
 pytestmark = pytest.mark.slow
 

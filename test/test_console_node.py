@@ -18,7 +18,7 @@ from vision_msgs.msg import Detection2DArray
 
 from conftest import wait_until
 from console_support import PASSWORD, ConsoleClient, make_users, totp_code
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.nodes.operator_console import SUBSCRIBED_PER_CAMERA
 from kaiserslautern_vss.ros import qos

@@ -11,7 +11,7 @@ from sensor_msgs.msg import CompressedImage
 from vision_msgs.msg import Detection2DArray
 
 from kaiserslautern_vss.detection.cpu_budget import available_cores, intra_op_threads_for, session_count_for
-from kaiserslautern_vss.ros.cdr import CdrError, header_stamp_ns
+from kaiserslautern_vss.ros.cdr import CdrError, header_stamp_ns_from_cdr
 
 
 @pytest.mark.parametrize('cameras, cores, threads, sessions', [
@@ -35,26 +35,26 @@ def test_cores_are_those_this_process_may_use():
 def test_header_stamp_from_cdr(message):
     message.header.stamp.sec, message.header.stamp.nanosec = 1_795_000_000, 123_456_789
     message.header.frame_id = 'cam01'
-    assert header_stamp_ns(serialize_message(message)) == 1_795_000_000_123_456_789
+    assert header_stamp_ns_from_cdr(serialize_message(message)) == 1_795_000_000_123_456_789
 
 
 def test_header_stamp_big_endian():
     payload = b'\x00\x00\x00\x00' + (7).to_bytes(4, 'big') + (9).to_bytes(4, 'big')
-    assert header_stamp_ns(payload) == 7_000_000_009
+    assert header_stamp_ns_from_cdr(payload) == 7_000_000_009
 
 
 @pytest.mark.parametrize('payload', [b'', b'\x00\x01\x00\x00\x01', b'\x01\x02\x00\x00' + bytes(8)])
 def test_not_a_cdr_header_is_refused(payload):
     with pytest.raises(CdrError, match='not a CDR message'):
-        header_stamp_ns(payload)
+        header_stamp_ns_from_cdr(payload)
 
 
 def test_detections_from_cdr_equal_those_from_the_message():
     from std_msgs.msg import Header
 
     from kaiserslautern_vss.detection.types import UNTRACKED, Detections
-    from kaiserslautern_vss.ros.detection_conversion import (detections_from_cdr, detections_to_msg,
-                                                             msg_to_detections)
+    from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
+    from kaiserslautern_vss.ros.detection_reading import detections_from_cdr, msg_to_detections
     detections = Detections(np.array([[10.0, 20.0, 50.0, 120.0], [0.0, 0.0, 5.5, 9.25]]), np.array([0.9, 0.4]),
                             ('person', 'car'), np.array([7, UNTRACKED]))
     msg = detections_to_msg(detections, Header(frame_id='cam01'))

@@ -15,9 +15,9 @@ from rosbags.rosbag2 import Reader
 from std_msgs.msg import String
 
 from conftest import wait_until
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.encryption import decrypt_folder
-from kaiserslautern_vss.events.file_modes import read_regular
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.encryption import decrypt_folder
+from kaiserslautern_vss.recordings.file_modes import read_regular
 from kaiserslautern_vss.tools import verify
 from test_event_manager_node import IMAGE_TOPIC, feeder, start_event_manager  # noqa: F401  (fixture)
 

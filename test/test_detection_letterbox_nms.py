@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kaiserslautern_vss.detection.letterbox import LetterboxError, letterbox
+from kaiserslautern_vss.camera.imaging import ImageFormatError
+from kaiserslautern_vss.detection.letterbox import letterbox
 from kaiserslautern_vss.detection.nms import NmsError, class_aware_nms, pairwise_iou
 
 
@@ -55,7 +56,7 @@ def test_letterbox_writes_into_a_given_batch_slot():
     ([[1, 2]], (32, 32), 'expected a numpy image, got list'),
 ])
 def test_invalid_letterbox_inputs_are_rejected(image, size, message):
-    with pytest.raises(LetterboxError, match=message):
+    with pytest.raises(ImageFormatError, match=message):  # LetterboxError is one
         letterbox(image, size)
 
 

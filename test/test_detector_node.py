@@ -22,12 +22,12 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 from conftest import shared_file, wait_until
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.parameters import detector, privacy
 from kaiserslautern_vss.parameters.spec import validate_parameters
 from kaiserslautern_vss.ros import qos
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.detection_reading import msg_to_detections
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
 from kaiserslautern_vss.ros.topics import camera_topic
 

@@ -22,11 +22,11 @@ from std_msgs.msg import String
 from vision_msgs.msg import Detection2DArray
 
 from conftest import wait_until
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.events.alerts import SIGNATURE_HEADER, sign_body
-from kaiserslautern_vss.events.bag_writer import read_unfinished_mcap
-from kaiserslautern_vss.events.integrity import public_key_path
+from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
+from kaiserslautern_vss.recordings.integrity import public_key_path
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.tools import verify
 from servers.alert_receivers import WebhookServer

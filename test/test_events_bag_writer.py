@@ -16,9 +16,9 @@ from mcap.reader import make_reader
 from mcap_ros2.reader import read_ros2_messages
 from rosbags.rosbag2 import Reader
 
-from kaiserslautern_vss.events.bag_writer import (BagWriterError, IncidentBagWriter,
-                                                  bag_directory_name, is_latched_by_convention,
-                                                  read_unfinished_mcap, vss_typestore)
+from kaiserslautern_vss.recordings.bag_writer import (BagWriterError, IncidentBagWriter, bag_directory_name,
+                                                      is_latched_by_convention, read_unfinished_mcap)
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = {
@@ -187,7 +187,7 @@ CRASHING_WRITER = textwrap.dedent('''
     import sys
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from kaiserslautern_vss.events.bag_writer import IncidentBagWriter
+    from kaiserslautern_vss.recordings.bag_writer import IncidentBagWriter
     writer = IncidentBagWriter(Path(sys.argv[1]), {{'/cam01/image/compressed':
                                                    'sensor_msgs/msg/CompressedImage'}})
     payload = bytes(range(256)) * 80  # 20 KiB "image": the 1 MiB rosbags chunk fills too

@@ -12,13 +12,13 @@ import pytest
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 
-from kaiserslautern_vss.events.encryption import EncryptionError, decrypt_folder, encrypt_folder, load_or_create_key
-from kaiserslautern_vss.events.file_modes import FileModes
 from kaiserslautern_vss.events.incident import IncidentUpdate
-from kaiserslautern_vss.events.integrity import (IntegrityError, load_or_create_signing_key, load_public_key,
-                                                 mark_evidence, public_key_path, read_manifest, release_evidence,
-                                                 verify_incident)
-from kaiserslautern_vss.events.sealing import recover_incidents, seal_incident
+from kaiserslautern_vss.recordings.encryption import EncryptionError, decrypt_folder, encrypt_folder, load_or_create_key
+from kaiserslautern_vss.recordings.file_modes import FileModes
+from kaiserslautern_vss.recordings.integrity import (IntegrityError, load_or_create_signing_key, load_public_key,
+                                                     mark_evidence, public_key_path, read_manifest, release_evidence,
+                                                     verify_incident)
+from kaiserslautern_vss.recordings.sealing import recover_incidents, seal_incident
 from kaiserslautern_vss.tools import verify
 from test_events_recorder import IMAGE, SECOND, T0, feed, incident, recorder
 

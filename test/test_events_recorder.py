@@ -11,12 +11,13 @@ import pytest
 from rosbags.rosbag2 import Reader
 
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
-from kaiserslautern_vss.events.integrity import load_or_create_signing_key, verify_incident
 from kaiserslautern_vss.events.recorder import IncidentRecorder, RecorderConfigError
-from kaiserslautern_vss.events.sealing import recover_incidents
-from kaiserslautern_vss.events.rules import RuleEngine, parse_rules
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_schema import parse_rules
+from kaiserslautern_vss.recordings.integrity import load_or_create_signing_key, verify_incident
+from kaiserslautern_vss.recordings.sealing import recover_incidents
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 REPO = Path(__file__).resolve().parents[1]
 SECOND = 10**9

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from kaiserslautern_vss.events.incident import IncidentUpdate
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.integrity import mark_evidence, verify_incident
-from kaiserslautern_vss.events.retention import (DiskGuard, RetentionPolicy, StoredIncident, enforce_retention,
-                                                 plan_deletions, scan_incidents)
-from kaiserslautern_vss.events.sealing import seal_incident
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.integrity import mark_evidence, verify_incident
+from kaiserslautern_vss.recordings.retention import (DiskGuard, RetentionPolicy, StoredIncident, enforce_retention,
+                                                     plan_deletions, scan_incidents)
+from kaiserslautern_vss.recordings.sealing import seal_incident
 from kaiserslautern_vss.tools import evidence
 from test_events_integrity import keys, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import FRAME, IMAGE, SECOND, T0, image_cdr, incident, recorder

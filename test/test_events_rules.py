@@ -9,8 +9,9 @@ import pytest
 
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
-from kaiserslautern_vss.events.rules import (RuleConfigError, RuleEngine, TimeWindow,
-                                             ZoneIntrusionRule, parse_rule, parse_rules)
+from kaiserslautern_vss.events.rule_engine import RuleEngine
+from kaiserslautern_vss.events.rule_kinds import TimeWindow, ZoneIntrusionRule
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rule, parse_rules
 
 BERLIN = ZoneInfo('Europe/Berlin')
 # 2026-11-26 23:00 local (winter time, UTC+1): inside '22:00-06:00'.

@@ -22,9 +22,9 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from conftest import wait_until
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.integrity import load_public_key, read_manifest, verify_incident
-from kaiserslautern_vss.events.retention import scan_incidents
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.integrity import load_public_key, read_manifest, verify_incident
+from kaiserslautern_vss.recordings.retention import scan_incidents
 from kaiserslautern_vss.tools import verify
 from servers.alert_receivers import WebhookServer
 from test_event_manager_node import Feeder, start_event_manager

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rosbags.rosbag2 import Reader
 
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.encryption import load_or_create_key
-from kaiserslautern_vss.events.integrity import load_public_key
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.encryption import load_or_create_key
+from kaiserslautern_vss.recordings.export import ExportError, export_incident
+from kaiserslautern_vss.recordings.integrity import load_public_key
 from kaiserslautern_vss.tools import export
 from test_events_integrity import keys, modes_below, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import IMAGE
@@ -101,10 +102,10 @@ def test_encrypted_incident_exports_decrypted_with_the_key_only(tmp_path, keys):
     aes, _ = load_or_create_key(tmp_path / 'keys' / 'recordings.key')
     folder = record_sealed(tmp_path / 'recordings', key, aes)
     audit = _audit(tmp_path)
-    with pytest.raises(export.ExportError, match='encrypted; give the encryption key'):
-        export.export_incident(folder, tmp_path / 'out', actor='a', reason='b', audit=audit,
+    with pytest.raises(ExportError, match='encrypted; give the encryption key'):
+        export_incident(folder, tmp_path / 'out', actor='a', reason='b', audit=audit,
                                verify_key=load_public_key(public))
-    result = export.export_incident(folder, tmp_path / 'out', actor='PHK Meier', reason='Az. 1/26', audit=audit,
+    result = export_incident(folder, tmp_path / 'out', actor='PHK Meier', reason='Az. 1/26', audit=audit,
                                     verify_key=load_public_key(public), encryption_key=aes)
     assert result.verified and result.decrypted
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == sorted(

@@ -34,7 +34,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from kaiserslautern_vss.bringup.arguments import derive_graph
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.ros import qos
 

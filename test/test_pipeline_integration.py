@@ -17,7 +17,7 @@ from graph_observer import GraphObserver, vtest_clip
 from kaiserslautern_vss.bringup.graph import load_graph
 from kaiserslautern_vss.bringup.processes import GraphProcesses
 from kaiserslautern_vss.privacy.regions import head_regions
-from kaiserslautern_vss.ros.detection_conversion import msg_to_detections
+from kaiserslautern_vss.ros.detection_reading import msg_to_detections
 from kaiserslautern_vss.ros.image_conversion import image_to_bgr
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

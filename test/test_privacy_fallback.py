@@ -25,7 +25,8 @@ from std_msgs.msg import Header
 
 from conftest import REPO_ROOT, shared_file, wait_until
 from graph_observer import GraphObserver
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
+from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.detection.factory import create_detector
 from kaiserslautern_vss.detection.grade import DETECTOR_INFO_SCHEMA, DetectorGrade

@@ -15,7 +15,8 @@ import pytest
 from conftest import wait_until
 from launched_graph import GraphProbe
 
-from kaiserslautern_vss.bringup.process_hygiene import SUPERVISOR_PID, ParameterFiles
+from kaiserslautern_vss.bringup.process_hygiene import ParameterFiles
+from kaiserslautern_vss.ros.supervisor import SUPERVISOR_PID
 
 pytestmark = pytest.mark.ros
 

@@ -17,7 +17,7 @@ from sensor_msgs.msg import CompressedImage
 from conftest import shared_file, wait_until
 from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.contract import published_topics
-from kaiserslautern_vss.bringup.playback import (LOOP_GAP_NS, PlaybackError, ReplayTopic, Timeline,
+from kaiserslautern_vss.bringup.playback import (LOOP_GAP_NS, ReplayError, ReplayTopic, Timeline,
                                                  plan_replay)
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.ros.image_conversion import compressed_to_bgr
@@ -62,9 +62,9 @@ def test_raw_images_win_and_foreign_topics_need_a_mapping():
     assert plan.skipped['/vss/cam01/image_annotated'] == 'computed again by the graph'
     mapped = plan_replay(topics, {'/front/image': 'cam01'})
     assert [t.source for t in mapped.topics] == ['/front/image']
-    with pytest.raises(PlaybackError, match='not in the bag: /rear/image'):
+    with pytest.raises(ReplayError, match='not in the bag: /rear/image'):
         plan_replay(topics, {'/rear/image': 'cam02'})
-    with pytest.raises(PlaybackError, match='no image topic to replay'):
+    with pytest.raises(ReplayError, match='no image topic to replay'):
         plan_replay({'/vss/events': 'std_msgs/msg/String'})
 
 
@@ -84,7 +84,7 @@ def test_wall_clock_timeline_stamps_follow_wall_time():
     timeline = Timeline(START_NS, START_NS + 10**9, rate=2.0, base_ns=wall, stamps_follow_rate=True)
     bag_ns = START_NS + 600_000_000
     assert timeline.stamp_ns(bag_ns) == wall + round(timeline.due_s(bag_ns) * 1e9)
-    with pytest.raises(PlaybackError, match='rate must be > 0'):
+    with pytest.raises(ReplayError, match='rate must be > 0'):
         Timeline(START_NS, START_NS, rate=0.0, base_ns=0, stamps_follow_rate=True)
 
 

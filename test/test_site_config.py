@@ -12,7 +12,7 @@ import yaml
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, build_driver_config
-from kaiserslautern_vss.events.rules import load_rules_file
+from kaiserslautern_vss.events.rule_schema import load_rules_file
 from kaiserslautern_vss.tools.bringup import add_graph_arguments, graph_from_arguments
 from site_support import SITE_CONFIG as SITE
 from site_support import load_site, require_model

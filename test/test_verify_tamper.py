@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kaiserslautern_vss.events.integrity import (load_or_create_signing_key, load_public_key, mark_evidence,
-                                                 sha256_file, verify_incident)
+from kaiserslautern_vss.recordings.integrity import (load_or_create_signing_key, load_public_key, mark_evidence,
+                                                     sha256_file, verify_incident)
 from kaiserslautern_vss.tools import verify
 from test_events_integrity import WHEN, keys, record_sealed  # noqa: F401  (fixture)
 from test_events_recorder import SECOND, T0

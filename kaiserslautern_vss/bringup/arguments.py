@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.bringup.graph import NodeSpec, config_sections, load_graph
+from kaiserslautern_vss.bringup.graph import config_sections, load_graph
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.paths import share_dir
 
 #: the parameter rclpy declares in every node: run on /clock instead of the system clock

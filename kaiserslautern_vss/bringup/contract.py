@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kaiserslautern_vss.bringup.graph import NodeSpec
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 IMAGE = 'sensor_msgs/msg/Image'

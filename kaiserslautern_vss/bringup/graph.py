@@ -9,12 +9,12 @@ catalogue here, so a bad config fails before any process starts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.validation import site_problems
 from kaiserslautern_vss.parameters.catalogue import NODE_PARAMETERS
 from kaiserslautern_vss.parameters.spec import ParameterError, validate_parameters
@@ -31,18 +31,6 @@ CAMERA_LIST = 'cameras'
 
 class GraphConfigError(ValueError):
     """A config file that cannot describe a valid graph."""
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    executable: str
-    name: str
-    namespace: str
-    parameters: dict[str, Any]
-
-    @property
-    def fqn(self) -> str:
-        return f'{self.namespace.rstrip("/")}/{self.name}'
 
 
 def load_graph(config_path: Path, cameras: Iterable[str] | None = None,

@@ -23,7 +23,7 @@ IMAGE_PREFERENCE = ('image_raw', 'image_anonymized', 'image_raw/compressed', 'im
 LOOP_GAP_NS = 100_000_000
 
 
-class PlaybackError(ValueError):
+class ReplayError(ValueError):
     """A bag or mapping that cannot be replayed into the graph."""
 
 
@@ -70,7 +70,7 @@ def plan_replay(topics: Mapping[str, str], camera_map: Mapping[str, str] | None 
     camera_map = dict(camera_map or {})
     missing = sorted(set(camera_map) - set(topics))
     if missing:
-        raise PlaybackError(f'--map names topic(s) not in the bag: {", ".join(missing)}; '
+        raise ReplayError(f'--map names topic(s) not in the bag: {", ".join(missing)}; '
                             f'bag topics: {", ".join(sorted(topics))}')
     chosen: dict[str, tuple[int, str]] = {}  # camera -> (preference rank, topic)
     skipped: dict[str, str] = {}
@@ -79,7 +79,7 @@ def plan_replay(topics: Mapping[str, str], camera_map: Mapping[str, str] | None 
         parsed = camera_of(topic)
         if mapped is not None:
             if msgtype not in (IMAGE, COMPRESSED):
-                raise PlaybackError(f'--map {topic}: type {msgtype} is not an image')
+                raise ReplayError(f'--map {topic}: type {msgtype} is not an image')
             rank, camera = -1, mapped
         elif parsed is not None and msgtype in (IMAGE, COMPRESSED) and parsed[1] in IMAGE_PREFERENCE:
             rank, camera = IMAGE_PREFERENCE.index(parsed[1]), parsed[0]
@@ -101,7 +101,7 @@ def plan_replay(topics: Mapping[str, str], camera_map: Mapping[str, str] | None 
             replayed.append(ReplayTopic(info, CAMERA_INFO, camera, info))
             skipped.pop(info, None)
     if not chosen:
-        raise PlaybackError('no image topic to replay; image topics must be /vss/<cam>/'
+        raise ReplayError('no image topic to replay; image topics must be /vss/<cam>/'
                             f'{{{",".join(IMAGE_PREFERENCE)}}} or mapped with --map TOPIC=CAMERA; '
                             f'bag topics: {", ".join(sorted(topics)) or "none"}')
     return ReplayPlan(tuple(replayed), skipped)
@@ -136,9 +136,9 @@ class Timeline:
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
-            raise PlaybackError(f'rate must be > 0, got {self.rate!r}')
+            raise ReplayError(f'rate must be > 0, got {self.rate!r}')
         if self.last_ns < self.first_ns:
-            raise PlaybackError(f'bag ends ({self.last_ns}) before it starts ({self.first_ns})')
+            raise ReplayError(f'bag ends ({self.last_ns}) before it starts ({self.first_ns})')
 
     @property
     def span_ns(self) -> int:

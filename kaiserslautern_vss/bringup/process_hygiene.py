@@ -1,7 +1,7 @@
 """What a graph leaves behind, however its supervisor (vss-bringup, ros2 launch) ends: nothing.
 
-- Node processes die with the process that started them (``PR_SET_PDEATHSIG``), so a
-  SIGKILLed supervisor leaves no orphan to run beside the copy its restart starts.
+- Node processes die with the process that started them (ros.supervisor, ``PR_SET_PDEATHSIG``),
+  so a SIGKILLed supervisor leaves no orphan to run beside the copy its restart starts.
 - Parameter files live in memory of the supervisor (memfd), reached by the nodes through
   ``/proc/<pid>/fd/<n>``: they vanish with it, and no ``/tmp`` folder outlives a SIGKILL.
 - One graph per DDS domain: vss-bringup holds a lock that its node processes inherit, so a
@@ -12,36 +12,16 @@
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-#: set by vss-bringup and vss.launch.py to their own pid for the node processes they start
-SUPERVISOR_PID = 'VSS_SUPERVISOR_PID'
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SHM_CLEAN_TIMEOUT_S = 30.0
-
-
-def die_with_supervisor() -> None:
-    """SIGTERM this process (a clean shutdown: bags are closed) when the process that started it
-    ends. The supervisor may already have ended before this runs: then this process ends here."""
-    if not sys.platform.startswith('linux'):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
-        raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG) failed')
-    supervisor = os.environ.get(SUPERVISOR_PID)
-    if supervisor and os.getppid() != int(supervisor):
-        print(f'[FATAL] the process that started this node (pid {supervisor}) has ended', file=sys.stderr,
-              flush=True)
-        raise SystemExit(1)
 
 
 class ParameterFiles:

@@ -15,16 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaiserslautern_vss.bringup.dds_environment import node_environment
-from kaiserslautern_vss.bringup.graph import (NodeSpec, group_command_arguments, group_executable, parameters_yaml,
-                                              process_groups)
-from kaiserslautern_vss.bringup.process_hygiene import SUPERVISOR_PID, GraphLock, ParameterFiles
+from kaiserslautern_vss.bringup.graph import group_command_arguments, group_executable, parameters_yaml, process_groups
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
+from kaiserslautern_vss.bringup.process_hygiene import GraphLock, ParameterFiles
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
+from kaiserslautern_vss.ros.dds_environment import node_environment
+from kaiserslautern_vss.ros.supervisor import SUPERVISOR_PID
 
 
 def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The whole environment for node processes: ``base`` (default: this process's) with
-    :func:`~kaiserslautern_vss.bringup.dds_environment.node_environment`."""
+    :func:`~kaiserslautern_vss.ros.dds_environment.node_environment`."""
     env = dict(os.environ if base is None else base)
     return {**env, **node_environment(env)}
 
@@ -71,8 +72,8 @@ class NodeProcess:
 @dataclass
 class GraphProcesses:
     """Start, watch (respawning what crashed, see :mod:`~kaiserslautern_vss.bringup.respawn`)
-    and stop a graph. The nodes die with this process however it ends (bringup.process_hygiene);
-    with a ``lock`` they hold it until the last has ended."""
+    and stop a graph. The nodes die with this process however it ends (ros.supervisor); with a
+    ``lock`` they hold it until the last has ended (bringup.process_hygiene)."""
 
     specs: list[NodeSpec]
     log_level: str = 'info'

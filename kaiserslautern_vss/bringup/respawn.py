@@ -14,8 +14,8 @@ from __future__ import annotations
 import signal
 from enum import Enum
 
-#: exit status of a node that refuses its configuration (kaiserslautern_vss.ros.node_main)
-EXIT_BAD_CONFIG = 2
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
+
 RESPAWN_DELAY_S = 2.0
 _STOP_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 

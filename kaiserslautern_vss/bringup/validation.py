@@ -25,18 +25,17 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
 from kaiserslautern_vss.camera_events.receiver import bind_address_problem
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
 from kaiserslautern_vss.detection.grade import required_model_problem
-from kaiserslautern_vss.events.rules import References, RuleConfigError, check_rules, read_rule_configs
+from kaiserslautern_vss.events.rule_schema import References, RuleConfigError, check_rules, read_rule_configs
 from kaiserslautern_vss.paths import resolve_model_path
 
-if TYPE_CHECKING:  # graph.py calls this module; the annotation alone needs NodeSpec
-    from kaiserslautern_vss.bringup.graph import NodeSpec
 
 #: endings of the names of parameters naming files or folders that hold secrets (signing_key_file,
 #: mqtt_password_file, webhook_secret_file, the console's users_file, camera_events' secrets_dir,

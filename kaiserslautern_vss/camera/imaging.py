@@ -1,4 +1,5 @@
-"""Image helpers shared by the sources: bounded output size, cheap JPEG decoding."""
+"""Image helpers shared by the sources and the detectors: BGR conversion, bounded output size,
+cheap JPEG decoding."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import numpy as np
 # than decoding at full size and resizing afterwards.
 _REDUCED_JPEG_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
                        (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+class ImageFormatError(ValueError):
+    """An image that is not 8-bit grey, BGR or BGRA."""
 
 
 def fit_scale(width: int, height: int, max_width: int, max_height: int) -> float:
@@ -32,12 +37,18 @@ def fit_to_max_size(image: np.ndarray, max_width: int, max_height: int) -> np.nd
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
-    """Grey or BGRA images as 3-channel BGR (uint8)."""
-    if image.ndim == 2:
+    """The image as 3-channel uint8 BGR: grey (HxW, HxWx1) and BGRA are converted, the rest rejected."""
+    if not isinstance(image, np.ndarray):
+        raise ImageFormatError(f'expected a numpy image, got {type(image).__name__}')
+    if image.dtype != np.uint8:
+        raise ImageFormatError(f'expected a uint8 image, got dtype {image.dtype}')
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
+    if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ImageFormatError(f'expected a grey, BGR or BGRA image, got shape {image.shape}')
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from kaiserslautern_vss.events.zones import polygon_shape_problem
+from kaiserslautern_vss.geometry import PolygonError, as_polygon
 
 
 class PrivacyZoneError(ValueError):
@@ -38,23 +38,16 @@ class PrivacyZones:
         self._by_size: dict[tuple[int, int], list[np.ndarray]] = {}
 
     def _validated(self, index: int, polygon: np.ndarray) -> np.ndarray:
-        points = np.asarray(polygon, dtype=np.float64)
-        if points.ndim != 2 or points.shape[1] != 2:
-            raise PrivacyZoneError(f'privacy_zones[{index}]: expected (N, 2) x, y points, got shape {points.shape}')
-        if len(points) < 3:
-            raise PrivacyZoneError(f'privacy_zones[{index}]: a polygon needs at least 3 points, got {len(points)}')
-        if not np.isfinite(points).all():
-            raise PrivacyZoneError(f'privacy_zones[{index}]: points must be finite numbers')
+        try:
+            points = as_polygon(polygon)
+        except PolygonError as error:  # a crossing outline would leave part of what was drawn unmasked
+            raise PrivacyZoneError(f'privacy_zones[{index}]: {error}') from None
         width, height = self.image_size
         outside = (points[:, 0] < 0) | (points[:, 0] > width) | (points[:, 1] < 0) | (points[:, 1] > height)
         if outside.any():
             x, y = points[np.flatnonzero(outside)[0]]
             raise PrivacyZoneError(f'privacy_zones[{index}]: point ({x:g}, {y:g}) lies outside the '
                                    f'{width}x{height} image')
-        # A crossing outline would leave part of what was drawn unmasked (fill rule): fail closed.
-        problem = polygon_shape_problem(points)
-        if problem:
-            raise PrivacyZoneError(f'privacy_zones[{index}]: {problem}')
         return points
 
     def __len__(self) -> int:

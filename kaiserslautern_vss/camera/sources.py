@@ -27,10 +27,10 @@ from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.frame import Frame
 from kaiserslautern_vss.camera.http_sources import MOBOTIX_FULL_JPEG_HINT, HttpMjpegSource, HttpSnapshotSource
 from kaiserslautern_vss.camera.image_directory_source import ImageDirectorySource
+from kaiserslautern_vss.camera.pattern_source import TestPatternSource
 from kaiserslautern_vss.camera.source_types import (CountingSource, EndOfStream, FrameSource, ProbingSource,
                                                     SourceConfigError, SourceCounters, SourceError,
                                                     SourceSettings)
-from kaiserslautern_vss.camera.test_pattern_source import TestPatternSource
 
 __all__ = ['CountingSource', 'EndOfStream', 'Frame', 'FrameSource', 'HttpMjpegSource', 'HttpSnapshotSource',
            'ImageDirectorySource', 'ProbingSource', 'RtspSource', 'SourceConfigError', 'SourceCounters',

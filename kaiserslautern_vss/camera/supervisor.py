@@ -41,7 +41,7 @@ CHANGE_WARN_S = 60.0  # how long a resolution or rate change keeps the camera at
 
 
 @dataclass(frozen=True)
-class CameraStats:
+class CaptureStats:
     state: str
     fps: float  # frames received per second over the last few seconds
     frames: int  # frames received since start, all connections
@@ -140,7 +140,7 @@ class SupervisedCamera:
         """Like :meth:`latest`, waiting up to ``timeout_s`` for a new frame."""
         return self._slot.take(timeout_s)
 
-    def stats(self) -> CameraStats:
+    def stats(self) -> CaptureStats:
         with self._lock:
             now = self._clock()
             while self._arrivals and self._arrivals[0] < now - FPS_WINDOW_S:
@@ -151,7 +151,7 @@ class SupervisedCamera:
             live = source.counters() if isinstance(source, CountingSource) else None
             if live is not None and live.clock_offset_s is not None:
                 self._clock_offset_s = live.clock_offset_s
-            return CameraStats(
+            return CaptureStats(
                 state=self._state, fps=fps, frames=self._frames,
                 dropped=self._slot.dropped + self._closed_sources_dropped
                 + (live.dropped_frames if live else 0),

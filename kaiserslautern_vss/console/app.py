@@ -47,10 +47,10 @@ from kaiserslautern_vss.console.login_guard import LoginGuard
 from kaiserslautern_vss.console.playback import PlaybackError, RecordingCache
 from kaiserslautern_vss.console.sessions import Session, SessionStore
 from kaiserslautern_vss.console.settings import ConsoleSettings
-from kaiserslautern_vss.events.audit import AuditError, AuditLog
-from kaiserslautern_vss.events.integrity import IntegrityError, load_or_create_signing_key
-from kaiserslautern_vss.events.retention import started_from_name
-from kaiserslautern_vss.events.rules import DEFAULT_TIMEZONE
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog
+from kaiserslautern_vss.recordings.integrity import IntegrityError, load_or_create_signing_key
+from kaiserslautern_vss.recordings.retention import started_from_name
+from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
 
 HERE = Path(__file__).resolve().parent
 #: times are shown in the site's time (the rules' default zone); the audit log keeps UTC

@@ -25,10 +25,10 @@ import imageio_ffmpeg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kaiserslautern_vss.console.playback import Recording
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.file_modes import PRIVATE
-from kaiserslautern_vss.events.integrity import mark_evidence, release_evidence, verify_incident
-from kaiserslautern_vss.tools.export import ExportError, export_incident
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.export import ExportError, export_incident
+from kaiserslautern_vss.recordings.file_modes import PRIVATE
+from kaiserslautern_vss.recordings.integrity import mark_evidence, release_evidence, verify_incident
 
 
 class CaseworkError(RuntimeError):

@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 from kaiserslautern_vss.console.live import short_id
-from kaiserslautern_vss.events.encryption import ENCRYPTED_SUFFIX
-from kaiserslautern_vss.events.integrity import MANIFEST_FILE
-from kaiserslautern_vss.events.retention import scan_incidents, started_from_name
+from kaiserslautern_vss.recordings.encryption import ENCRYPTED_SUFFIX
+from kaiserslautern_vss.recordings.integrity import MANIFEST_FILE
+from kaiserslautern_vss.recordings.retention import scan_incidents, started_from_name
 
 STATES = ('open', 'closed', 'acknowledged', 'evidence')
 STATE_LABELS = {'open': 'offen', 'closed': 'abgeschlossen', 'acknowledged': 'quittiert', 'evidence': 'Beweismittel'}

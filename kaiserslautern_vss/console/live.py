@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kaiserslautern_vss.console.messages import (MessageError, NotAnIncident, decode_detections, decode_event,
-                                                decode_jpeg)
+                                                jpeg_from_cdr)
 
 #: incidents kept for the alert list (newest)
 MAX_INCIDENTS = 200
@@ -95,7 +95,7 @@ class LiveState:
             if slot.decoded_seq == seq and slot.jpeg is not None:
                 return seq, slot.jpeg
         try:
-            _, jpeg = decode_jpeg(cdr)
+            _, jpeg = jpeg_from_cdr(cdr)
         except MessageError:
             self.dropped_messages += 1
             return None

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaiserslautern_vss.bounded_json import parse_untrusted_json
-from kaiserslautern_vss.events.bag_writer import vss_typestore
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
+from kaiserslautern_vss.ros.detection_reading import msg_to_detections
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 DETECTIONS = 'vision_msgs/msg/Detection2DArray'
@@ -28,7 +29,7 @@ class NotAnIncident(MessageError):
 
 @dataclass(frozen=True)
 class Box:
-    """One detection as drawn in the browser: corner, size, label, track id (-1: none)."""
+    """One detection as drawn in the browser: corner, size, label, track id (-1, UNTRACKED: none)."""
 
     x: float
     y: float
@@ -54,7 +55,7 @@ def _deserialize(cdr: bytes, msgtype: str) -> Any:
         raise MessageError(f'undecodable {msgtype}: {error}') from error
 
 
-def decode_jpeg(cdr: bytes) -> tuple[int, bytes]:
+def jpeg_from_cdr(cdr: bytes) -> tuple[int, bytes]:
     """``(stamp_ns, jpeg_bytes)`` of a serialized CompressedImage; only JPEG is served."""
     msg = _deserialize(cdr, COMPRESSED_IMAGE)
     data = msg.data.tobytes()
@@ -66,16 +67,10 @@ def decode_jpeg(cdr: bytes) -> tuple[int, bytes]:
 def decode_detections(cdr: bytes) -> tuple[int, list[Box]]:
     """``(stamp_ns, boxes)`` of a serialized Detection2DArray (best hypothesis per detection)."""
     msg = _deserialize(cdr, DETECTIONS)
-    boxes = []
-    for detection in msg.detections:
-        if not detection.results:
-            continue
-        best = max(detection.results, key=lambda result: result.hypothesis.score).hypothesis
-        w, h = float(detection.bbox.size_x), float(detection.bbox.size_y)
-        center = detection.bbox.center.position
-        boxes.append(Box(float(center.x) - w / 2, float(center.y) - h / 2,
-                         w, h, best.class_id, int(detection.id) if detection.id.isdigit() else -1,
-                         float(best.score)))
+    detections = msg_to_detections(msg)
+    boxes = [Box(float(x1), float(y1), float(x2 - x1), float(y2 - y1), label, int(track_id), float(score))
+             for (x1, y1, x2, y2), score, label, track_id in zip(detections.boxes, detections.scores,
+                                                                 detections.labels, detections.track_ids)]
     return _stamp_ns(msg.header), boxes
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from kaiserslautern_vss.console.live import short_id
-from kaiserslautern_vss.console.messages import Box, MessageError, decode_detections, decode_event, decode_jpeg
-from kaiserslautern_vss.events.bag_writer import read_unfinished_mcap
-from kaiserslautern_vss.events.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file
+from kaiserslautern_vss.console.messages import Box, MessageError, decode_detections, decode_event, jpeg_from_cdr
+from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
+from kaiserslautern_vss.recordings.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file
 from kaiserslautern_vss.ros.topics import EVENTS
 
 
@@ -83,7 +83,7 @@ def load_recording(folder: Path, encryption_key: bytes | None) -> Recording:
     for topic, _, cdr in read_unfinished_mcap(io.BytesIO(data)):
         try:
             if topic.endswith('/image_anonymized/compressed'):
-                images.append(decode_jpeg(cdr))
+                images.append(jpeg_from_cdr(cdr))
             elif topic.endswith('/detections'):
                 stamp, found = decode_detections(cdr)
                 boxes[stamp] = tuple(found)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kaiserslautern_vss.console.login_guard import LoginPolicy
-from kaiserslautern_vss.events.audit import default_audit_log
+from kaiserslautern_vss.recordings.audit import default_audit_log
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.camera.imaging import as_bgr
 from kaiserslautern_vss.detection.grade import DetectorGrade
-from kaiserslautern_vss.detection.letterbox import as_bgr
 from kaiserslautern_vss.detection.types import Detections
 
 

@@ -5,24 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.camera.imaging import ImageFormatError, as_bgr
 
-class LetterboxError(ValueError):
+
+class LetterboxError(ImageFormatError):
     """The image or the target size cannot be letterboxed."""
-
-
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """The image as 3-channel uint8 BGR: grey (HxW, HxWx1) and BGRA are converted, the rest rejected."""
-    if not isinstance(image, np.ndarray):
-        raise LetterboxError(f'expected a numpy image, got {type(image).__name__}')
-    if image.dtype != np.uint8:
-        raise LetterboxError(f'expected a uint8 image, got dtype {image.dtype}')
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    raise LetterboxError(f'expected a grey, BGR or BGRA image, got shape {image.shape}')
 
 
 def letterbox(image_bgr: np.ndarray, size: tuple[int, int], pad_value: int = 114,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from kaiserslautern_vss.detection.letterbox import as_bgr
+from kaiserslautern_vss.camera.imaging import as_bgr
 
 
 class MotionGateError(ValueError):

@@ -92,7 +92,7 @@ class DetectionResult:
 
 
 @dataclass(frozen=True)
-class CameraStats:
+class DetectionStats:
     """Counters since start and latency percentiles (submit to publish) of recent frames."""
 
     received: int
@@ -233,14 +233,14 @@ class DetectionScheduler:
                 self._condition.notify()
             camera.slot = _Frame(image, stamp_s, context, now)
 
-    def stats(self) -> dict[str, CameraStats]:
+    def stats(self) -> dict[str, DetectionStats]:
         with self._condition:
             now = self._clock()
             result = {}
             for camera_id, camera in self._cameras.items():
                 latencies = np.array(camera.latencies_s) if camera.latencies_s else np.zeros(1)
                 p50, p99 = np.percentile(latencies, [50, 99])
-                result[camera_id] = CameraStats(
+                result[camera_id] = DetectionStats(
                     camera.received, camera.dropped, camera.inferred, camera.gated, camera.failed,
                     camera.published, float(p50), float(p99),
                     None if camera.last_arrival_s is None else now - camera.last_arrival_s)

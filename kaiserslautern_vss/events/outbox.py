@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

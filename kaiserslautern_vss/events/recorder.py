@@ -7,7 +7,7 @@ after the incident ended. One bag per camera at a time: if a new incident starts
 camera whose previous bag is still in its post-event window, that bag is closed early
 (the new bag's pre-event seconds cover the same time).
 
-Space is asked for *before* writing (``room``, e.g. :class:`~.retention.DiskGuard`):
+Space is asked for *before* writing (``room``, e.g. :class:`~kaiserslautern_vss.recordings.retention.DiskGuard`):
 before a bag opens (its pre-event bytes) and every ``space_check_bytes`` while it grows.
 Without room a bag is not started at all (``failed``: no folder, never an empty
 incident) or is closed cleanly where it is (``cut``) and sealed with what it holds.
@@ -29,12 +29,12 @@ from pathlib import Path
 
 from rosbags.rosbag2 import WriterError
 
-from kaiserslautern_vss.events.bag_writer import (BagWriterError, IncidentBagWriter, is_latched_by_convention,
-                                                  read_unfinished_mcap)
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
 from kaiserslautern_vss.events.incident import IncidentUpdate
-from kaiserslautern_vss.events.integrity import IncidentRecord
 from kaiserslautern_vss.events.ring_buffer import BufferedMessage, RingBuffer
+from kaiserslautern_vss.recordings.bag_writer import (BagWriterError, IncidentBagWriter, is_latched_by_convention,
+                                                      read_unfinished_mcap)
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.integrity import IncidentRecord
 
 
 class RecorderConfigError(ValueError):

@@ -28,8 +28,8 @@ from kaiserslautern_vss.console.live import LiveState
 from kaiserslautern_vss.console.server import ConsoleServer
 from kaiserslautern_vss.console.settings import ConsoleSettings
 from kaiserslautern_vss.console.tls import TlsError, certificate_fingerprint
-from kaiserslautern_vss.events.audit import AuditError
 from kaiserslautern_vss.parameters.operator_console import PARAMETERS
+from kaiserslautern_vss.recordings.audit import AuditError
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node

@@ -29,7 +29,8 @@ from kaiserslautern_vss.nodes.camera_driver import CameraDriverNode
 from kaiserslautern_vss.nodes.detector import DetectorNode
 from kaiserslautern_vss.nodes.privacy import PrivacyNode
 from kaiserslautern_vss.pipeline.vision import PipelineOutput, VisionPipeline
-from kaiserslautern_vss.ros.node_main import EXIT_BAD_CONFIG, StartupError, run_node
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
+from kaiserslautern_vss.ros.node_main import StartupError, run_node
 
 NODE_CLASSES = {'camera_driver': CameraDriverNode, 'detector': DetectorNode, 'privacy': PrivacyNode}
 FINISH_CHECK_S = 0.2

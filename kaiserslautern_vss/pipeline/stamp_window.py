@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NS_PER_S = 1_000_000_000
+from kaiserslautern_vss.timekeeping import NS_PER_S
+
 FUTURE = 'stamped in the future'
 PAST = 'stamped in the past'
 

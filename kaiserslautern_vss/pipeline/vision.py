@@ -27,9 +27,10 @@ import numpy as np
 from kaiserslautern_vss.detection.factory import Detector
 from kaiserslautern_vss.detection.scheduler import DetectionResult, DetectionScheduler, SchedulerSettings
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.pipeline.stamp_window import NS_PER_S, StampWindow
+from kaiserslautern_vss.pipeline.stamp_window import StampWindow
 from kaiserslautern_vss.privacy.conservative import FrameMasker
 from kaiserslautern_vss.privacy.detection_validation import ValidationSettings, sanitize_detections
+from kaiserslautern_vss.timekeeping import NS_PER_S
 
 INFERENCE_FAILED = 'inference failed'
 MASKING_FAILED = 'masking failed'

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from kaiserslautern_vss.ros.stamps import NS_PER_S
+from kaiserslautern_vss.timekeeping import NS_PER_S
 
 #: CDR encapsulation identifiers (what ROS 2 middlewares write) -> struct byte order
 _BYTE_ORDERS = {b'\x00\x00': '>', b'\x00\x01': '<'}
@@ -21,7 +21,7 @@ class CdrError(ValueError):
     """A payload that is not a CDR message starting with a std_msgs/Header."""
 
 
-def header_stamp_ns(payload: bytes | memoryview) -> int:
+def header_stamp_ns_from_cdr(payload: bytes | memoryview) -> int:
     """The ``header.stamp`` of a message whose first field is a std_msgs/Header, in ns.
 
     Header's first member is builtin_interfaces/Time (int32 sec, uint32 nanosec), aligned

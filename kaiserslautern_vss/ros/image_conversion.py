@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 try:  # site hardware: the distro's cv_bridge
     from cv_bridge import CvBridge
@@ -59,9 +60,6 @@ def validate_image(msg: Image) -> tuple[int, type]:
     return channels, dtype
 
 
-_TYPESTORE = get_typestore(Stores.ROS2_KILTED)
-
-
 @dataclass(frozen=True)
 class RawImage:
     """A deserialized image_raw frame: its header and BGR pixels."""
@@ -72,7 +70,7 @@ class RawImage:
 def image_from_cdr(data: bytes) -> RawImage:
     """A serialized sensor_msgs/Image (from a ``raw=True`` subscription) as header + BGR."""
     try:
-        msg = _TYPESTORE.deserialize_cdr(data, 'sensor_msgs/msg/Image')
+        msg = vss_typestore().deserialize_cdr(data, 'sensor_msgs/msg/Image')
     except Exception as error:  # noqa: BLE001 - rosbags raises assorted errors on truncated CDR
         raise ImageConversionError(f'cannot deserialize {len(data)} bytes as sensor_msgs/Image: {error!r}') \
             from error

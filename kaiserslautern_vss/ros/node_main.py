@@ -12,10 +12,10 @@ from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
-from kaiserslautern_vss.bringup.dds_environment import apply_node_environment
-from kaiserslautern_vss.bringup.process_hygiene import die_with_supervisor
-from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
 from kaiserslautern_vss.parameters.spec import ParameterError
+from kaiserslautern_vss.ros.dds_environment import apply_node_environment
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
+from kaiserslautern_vss.ros.supervisor import die_with_supervisor
 
 #: how long the teardown waits for callbacks still running
 SHUTDOWN_TIMEOUT_S = 10.0

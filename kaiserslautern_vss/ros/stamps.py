@@ -3,7 +3,8 @@
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
-NS_PER_S = 1_000_000_000
+from kaiserslautern_vss.timekeeping import NS_PER_S
+
 
 
 def header_stamp_ns(header: Header) -> int:

@@ -22,7 +22,7 @@ from std_msgs.msg import Header
 
 from kaiserslautern_vss.camera.file_source import VideoFileSource
 from kaiserslautern_vss.camera.source_types import EndOfStream, SourceError
-from kaiserslautern_vss.events.bag_writer import BagWriterError, IncidentBagWriter
+from kaiserslautern_vss.recordings.bag_writer import BagWriterError, IncidentBagWriter
 from kaiserslautern_vss.ros.image_conversion import bgr_to_compressed
 from kaiserslautern_vss.ros.stamps import time_from_ns
 from kaiserslautern_vss.ros.topics import camera_topic

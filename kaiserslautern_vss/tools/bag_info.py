@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_typestore
+
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 from kaiserslautern_vss.bounded_json import UntrustedJsonError, parse_untrusted_json
 
@@ -37,7 +38,7 @@ class BagSummary:
 
 
 def summarize_bag(path: Path) -> BagSummary:
-    typestore = get_typestore(Stores.LATEST)
+    typestore = vss_typestore()
     with Reader(path) as reader:
         topics = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
         events = []

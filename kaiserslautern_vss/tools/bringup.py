@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from kaiserslautern_vss.bringup.arguments import LOG_LEVELS, START_ARGUMENTS, default_config, derive_graph
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec
+from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.bringup.process_hygiene import GraphBusy, GraphLock, clean_stale_shared_memory
 from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
-from kaiserslautern_vss.bringup.respawn import EXIT_BAD_CONFIG
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 
 #: how long a start waits for the nodes of a previous graph (its supervisor killed) to end
 PREVIOUS_GRAPH_TIMEOUT_S = 30.0

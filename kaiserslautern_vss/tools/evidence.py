@@ -16,12 +16,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kaiserslautern_vss.events.audit import AuditError, AuditLog, default_audit_log
-from kaiserslautern_vss.events.file_modes import FileModeError
-from kaiserslautern_vss.events.integrity import (IntegrityError, is_sealed, load_or_create_signing_key,
-                                                 mark_evidence, release_evidence)
-from kaiserslautern_vss.events.retention import scan_incidents
 from kaiserslautern_vss.parameters.event_manager import DEFAULT_AUDIT_KEY_FILE, DEFAULT_SIGNING_KEY_FILE
+from kaiserslautern_vss.recordings.audit import AuditError, AuditLog, default_audit_log
+from kaiserslautern_vss.recordings.file_modes import FileModeError
+from kaiserslautern_vss.recordings.integrity import (IntegrityError, is_sealed, load_or_create_signing_key,
+                                                     mark_evidence, release_evidence)
+from kaiserslautern_vss.recordings.retention import scan_incidents
 
 
 def main(argv: list[str] | None = None) -> int:

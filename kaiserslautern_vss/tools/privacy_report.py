@@ -23,9 +23,11 @@ from typing import Any
 
 import yaml
 
-from kaiserslautern_vss.bringup.graph import GraphConfigError, NodeSpec, load_graph
+from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
+from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import mask_url
-from kaiserslautern_vss.events.rules import Rule, RuleConfigError, load_rules_file
+from kaiserslautern_vss.events.rule_kinds import Rule
+from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
 from kaiserslautern_vss.ros.topics import RECORDED_PER_CAMERA
 from kaiserslautern_vss.tools.document import Block, Bullets, Heading, Paragraph, table, to_html, to_markdown
 

@@ -32,7 +32,7 @@ from rosbags.rosbag2 import Reader, ReaderError
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from kaiserslautern_vss.bringup.playback import (CAMERA_INFO, COMPRESSED, PlaybackError, ReplayPlan,
+from kaiserslautern_vss.bringup.playback import (CAMERA_INFO, COMPRESSED, ReplayError, ReplayPlan,
                                                  ReplayTopic, Timeline, plan_replay)
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import ImageConversionError, bgr_to_image, compressed_to_bgr
@@ -119,7 +119,7 @@ def parse_map(assignments: list[str]) -> dict[str, str]:
     for assignment in assignments:
         topic, sep, camera = assignment.partition('=')
         if not sep or not topic.startswith('/') or not camera:
-            raise PlaybackError(f'--map {assignment!r}: expected /bag/topic=camera_id')
+            raise ReplayError(f'--map {assignment!r}: expected /bag/topic=camera_id')
         mapping[topic] = camera
     return mapping
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         with Reader(args.bag) as reader:
             plan = plan_replay({c.topic: c.msgtype for c in reader.connections}, parse_map(args.map))
             first_ns, last_ns = reader.start_time, reader.end_time
-    except (ReaderError, PlaybackError, OSError) as error:
+    except (ReaderError, ReplayError, OSError) as error:
         print(f'vss-replay: {args.bag}: {error}', file=sys.stderr)
         return 2
     for topic, reason in sorted(plan.skipped.items()):

@@ -21,10 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaiserslautern_vss.events.audit import AuditLog
-from kaiserslautern_vss.events.file_modes import FileModeError
-from kaiserslautern_vss.events.integrity import IntegrityError, load_public_key, read_manifest, verify_incident
-from kaiserslautern_vss.events.retention import incident_folders
+from kaiserslautern_vss.recordings.audit import AuditLog
+from kaiserslautern_vss.recordings.file_modes import FileModeError
+from kaiserslautern_vss.recordings.integrity import IntegrityError, load_public_key, read_manifest, verify_incident
+from kaiserslautern_vss.recordings.retention import incident_folders
 
 
 def _state(folder: Path) -> str:

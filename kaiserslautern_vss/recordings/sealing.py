@@ -14,12 +14,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kaiserslautern_vss.events.bag_writer import rebuild_unfinished_bag
-from kaiserslautern_vss.events.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file, encrypt_folder
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
-from kaiserslautern_vss.events.integrity import (METADATA_FILE, IncidentRecord, IntegrityError, bag_problems,
-                                                 describe_bag, is_sealed, write_manifest)
-from kaiserslautern_vss.events.retention import incident_folders
+from kaiserslautern_vss.recordings.bag_writer import rebuild_unfinished_bag
+from kaiserslautern_vss.recordings.encryption import ENCRYPTED_SUFFIX, EncryptionError, decrypt_file, encrypt_folder
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.integrity import (METADATA_FILE, IncidentRecord, IntegrityError, bag_problems,
+                                                     describe_bag, is_sealed, write_manifest)
+from kaiserslautern_vss.recordings.retention import incident_folders
 
 
 def _metadata(folder: Path, encryption_key: bytes | None) -> bytes:

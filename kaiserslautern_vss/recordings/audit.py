@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
 
 GENESIS = '0' * 64
 MIGRATE = 'migrate'

@@ -21,8 +21,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModeError, FileModes, read_regular
-from kaiserslautern_vss.events.integrity import INCIDENT_FILE, METADATA_FILE, UNSIGNED_FILES, folder_entries
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModeError, FileModes, read_regular
+from kaiserslautern_vss.recordings.integrity import INCIDENT_FILE, METADATA_FILE, UNSIGNED_FILES, folder_entries
 
 ENCRYPTED_SUFFIX = '.enc'
 KEY_BYTES = 32

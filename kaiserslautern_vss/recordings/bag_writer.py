@@ -17,12 +17,10 @@ The bag folder and files get the configured private modes as soon as they exist.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import struct
-import sys
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timezone
@@ -37,11 +35,10 @@ from rosbags.interfaces import (Connection, Qos, QosDurability, QosHistory, QosL
                                 QosReliability, QosTime)
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.storage_mcap import McapWriter
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-import kaiserslautern_vss
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModes
+from kaiserslautern_vss.ros.typestore import vss_typestore
 
 ROSBAG2_VERSION = 9
 # Topics whose last publisher sample must be in every snippet (they are published once,
@@ -61,33 +58,6 @@ class BagWriterError(RuntimeError):
 def is_latched_by_convention(topic: str) -> bool:
     """True for ``.../camera_info`` and ``.../events`` topics."""
     return topic.rstrip('/').rsplit('/', 1)[-1] in LATCHED_TOPIC_NAMES
-
-
-def vision_msgs_definition_dir() -> Path:
-    """The vision_msgs ``msg`` folder: the source checkout's, else an installed share/."""
-    candidates = [Path(kaiserslautern_vss.__file__).resolve().parents[1]
-                  / 'interfaces' / 'vision_msgs' / 'msg']
-    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
-    candidates += [Path(prefix) / 'share' / 'vision_msgs' / 'msg'
-                   for prefix in (*prefixes, sys.prefix)]
-    for candidate in candidates:
-        if any(candidate.glob('*.msg')):
-            return candidate
-    raise BagWriterError('vision_msgs .msg definitions not found; looked in: '
-                         + ', '.join(str(c) for c in candidates))
-
-
-@functools.cache
-def vss_typestore() -> Typestore:
-    """The ROS 2 typestore closest to the deployed distribution, plus vision_msgs."""
-    store = Stores.ROS2_KILTED if hasattr(Stores, 'ROS2_KILTED') else Stores.ROS2_JAZZY
-    typestore = get_typestore(store)
-    types = {}
-    for msg_file in sorted(vision_msgs_definition_dir().glob('*.msg')):
-        types.update(get_types_from_msg(msg_file.read_text(encoding='utf-8'),
-                                        f'vision_msgs/msg/{msg_file.stem}'))
-    typestore.register(types)
-    return typestore
 
 
 def bag_directory_name(start_time: datetime, camera: str, rule: str,

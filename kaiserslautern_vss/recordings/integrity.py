@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kaiserslautern_vss.events.bag_writer import bag_directory_name
-from kaiserslautern_vss.events.file_modes import PRIVATE, FileModeError, FileModes, read_regular
+from kaiserslautern_vss.recordings.bag_writer import bag_directory_name
+from kaiserslautern_vss.recordings.file_modes import PRIVATE, FileModeError, FileModes, read_regular
 from kaiserslautern_vss.ros.topics import EVENTS
 
 MANIFEST_SCHEMA = 'kaiserslautern_vss/manifest/v2'

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kaiserslautern_vss.events.integrity import EVIDENCE_FILE
+from kaiserslautern_vss.recordings.integrity import EVIDENCE_FILE
 
 _STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
 
