@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rosidl_runtime_py.utilities import get_message
+from std_msgs.msg import String
 
 CDR_LE = b'\x00\x01\x00\x00'  # encapsulation header: CDR, little endian
 MANY = 10_000
@@ -106,13 +107,14 @@ def adversarial(msg_class: type, kind: str, depth: int = 0) -> Any:
     return message
 
 
-def string_payloads() -> dict[str, bytes]:
-    """The STRING_KINDS as serialized std_msgs/String (invalid UTF-8 included, which rclpy refuses to build)."""
-    payloads = {}
+def string_payloads() -> dict[str, object]:
+    """The STRING_KINDS as std_msgs/String messages; text that is not UTF-8 as its CDR (rclpy
+    refuses to build such a message)."""
+    payloads: dict[str, object] = {}
     for kind, text in STRING_KINDS.items():
         if kind == 'json_incident_flood':
             text = text % (random.getrandbits(64), 'r' * 5000)
-        payloads[kind] = raw_string_cdr(text if isinstance(text, bytes) else text.encode())
+        payloads[kind] = raw_string_cdr(text) if isinstance(text, bytes) else String(data=text)
     return payloads
 
 
