@@ -223,3 +223,26 @@ def test_no_payload_takes_a_node_down(tmp_path: Path) -> None:
         print(f'  {name}: {counts}')
     assert unanswered == [], f'services that did not answer: {unanswered}'
     assert all(code == 0 for code in codes.values()), codes
+
+
+def test_a_latched_event_nested_100000_deep_costs_the_pipeline_nothing(tmp_path: Path) -> None:
+    """The attack that kept vision_pipeline crashing: one latched /vss/events message, an array
+    nested 100,000 deep. It is refused in the subscription callback; masking goes on."""
+    specs = [spec for spec in _graph_specs(tmp_path) if spec.executable not in ('operator_console', 'camera_events')]
+    graph = GraphProcesses(specs, respawn=False)
+    graph.start()
+    fuzzer = Fuzzer()
+    try:
+        assert wait_until(lambda: fuzzer.frames > 5 or any(n.returncode is not None for n in graph.nodes), 180)
+        publisher = fuzzer.node.create_publisher(String, '/vss/events', qos.LATCHED)
+        assert wait_until(lambda: publisher.get_subscription_count() >= 1, 30)
+        publisher.publish(String(data='[' * 100_000 + ']' * 100_000))
+        assert wait_until(lambda: any(key.startswith('/vss/events: UntrustedJsonError') for key in
+                                      fuzzer.dropped.get('privacy: dropped messages', {})), 60), fuzzer.dropped
+        frames = fuzzer.frames
+        assert wait_until(lambda: fuzzer.frames > frames + 10, 60)
+        assert [n.plan.name for n in graph.nodes if n.returncode is not None] == []
+    finally:
+        fuzzer.close()
+        codes = graph.stop()
+    assert all(code == 0 for code in codes.values()), codes
