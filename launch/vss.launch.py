@@ -11,13 +11,11 @@ installed, so both start the same processes with the same command-line arguments
 that crashed is started again, one that ended cleanly is not, and one that refused its
 configuration stops the launch (bringup/respawn.py). An invalid config stops the launch
 before any node starts. Stop with
-SIGINT (Ctrl-C): launch forwards it to every node; on SIGTERM upstream launch leaves the
-nodes running.
+SIGINT (Ctrl-C): launch forwards it to every node. However launch itself ends (SIGTERM,
+SIGKILL), its nodes end with it (ros/supervisor.py).
 """
 
-import shutil
-import tempfile
-from pathlib import Path
+import os
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
@@ -28,10 +26,12 @@ from launch_ros.actions import Node
 
 from kaiserslautern_vss.bringup.arguments import START_ARGUMENTS, derive_graph, parse_flag
 from kaiserslautern_vss.bringup.graph import GraphConfigError
+from kaiserslautern_vss.bringup.process_hygiene import ParameterFiles
 from kaiserslautern_vss.bringup.processes import ProcessPlan, plan_processes
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 from kaiserslautern_vss.paths import PACKAGE_NAME
 from kaiserslautern_vss.ros.dds_environment import node_environment
+from kaiserslautern_vss.ros.supervisor import SUPERVISOR_PID
 
 
 def _supervised(plan: ProcessPlan) -> list:
@@ -60,9 +60,9 @@ def _processes(context):
                              camera_drivers=parse_flag('camera_drivers', value['camera_drivers']))
     except (GraphConfigError, ValueError) as error:
         raise RuntimeError(f'vss.launch.py: invalid site configuration: {error}') from None
-    params_dir = Path(tempfile.mkdtemp(prefix='vss-launch-'))
-    actions = [RegisterEventHandler(OnShutdown(on_shutdown=lambda *_: shutil.rmtree(params_dir, ignore_errors=True)))]
-    for plan in plan_processes(specs, params_dir, value['log_level']):
+    params = ParameterFiles()  # in this process's memory: gone with it, however it ends
+    actions = [RegisterEventHandler(OnShutdown(on_shutdown=lambda *_: params.close()))]
+    for plan in plan_processes(specs, params, value['log_level']):
         actions += _supervised(plan)
     return actions
 
@@ -71,6 +71,8 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         # Every node: DDS on 127.0.0.1 and shared memory sized for frames (dds_environment.py).
         *[SetEnvironmentVariable(name, value) for name, value in node_environment().items()],
+        # Every node dies with this launch process, however it ends (ros/supervisor.py).
+        SetEnvironmentVariable(SUPERVISOR_PID, str(os.getpid())),
         *[DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
           for a in START_ARGUMENTS],
         OpaqueFunction(function=_processes),

@@ -25,6 +25,7 @@ from servers.rtsp_process import RtspServer, gstreamer_missing
 
 from conftest import shared_file, wait_until
 from kaiserslautern_vss.bringup.processes import ros_environment
+from kaiserslautern_vss.camera.pacing import RateDecimator
 from kaiserslautern_vss.camera.privacy_zones import parse_zone_texts
 from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.image_conversion import image_to_bgr
@@ -182,7 +183,7 @@ def running(tmp_path_factory):
 def test_frames_from_rtsp_mjpeg_and_file_with_increasing_stamps_and_configured_size(running) -> None:
     observer, driver, _, log = running
     assert wait_until(lambda: all(len(observer.frames(c)) >= 15 for c in ('camR', 'camM', 'camF'))
-                      or driver.poll() is not None, 30), log.read_text()[-3000:]
+                      or driver.poll() is not None, 120), log.read_text()[-3000:]
     assert driver.poll() is None
     expected = {'camR': {NATIVE}, 'camM': {(384, 288)}, 'camF': {(384, 288)}}
     for camera, sizes in expected.items():
@@ -190,13 +191,17 @@ def test_frames_from_rtsp_mjpeg_and_file_with_increasing_stamps_and_configured_s
         assert all(b > a for a, b in zip(stamps, stamps[1:])), camera
         assert abs(stamps[-1] - time.time_ns()) < 5e9, camera  # capture time, not a file time
         assert observer.cameras[camera].sizes == sizes, camera
+    # max_rate_hz 5 on a 10 fps file: kept frames sit on a 200 ms grid and may be a quarter
+    # period early (camera.pacing.RateDecimator), never faster than 5 Hz in the long run
     file_stamps = observer.frames('camF')
-    assert min(np.diff(file_stamps)) >= 0.19e9  # max_rate_hz 5 on a 10 fps file
+    period_ns, slack_ns = 1e9 / 5, RateDecimator.SLACK * 1e9 / 5
+    assert min(np.diff(file_stamps)) >= period_ns - slack_ns
+    assert file_stamps[-1] - file_stamps[0] >= (len(file_stamps) - 1) * period_ns - slack_ns
 
 
 def test_raw_frames_on_the_bus_keep_the_camera_at_warn_and_say_why(running) -> None:
     observer, _, _, log = running
-    assert wait_until(lambda: observer.value('camF', 'state') == 'streaming', 10)
+    assert wait_until(lambda: observer.value('camF', 'state') == 'streaming', 60)
     status = observer.diagnostics['camF']
     assert status.level == DiagnosticStatus.WARN
     assert 'publish_raw is on: unmasked frames on /vss/camF/image_raw (commissioning only)' in status.message
@@ -205,7 +210,7 @@ def test_raw_frames_on_the_bus_keep_the_camera_at_warn_and_say_why(running) -> N
 
 def test_camera_info_is_the_calibration_scaled_to_the_published_size(running) -> None:
     observer, _, _, _ = running
-    assert wait_until(lambda: observer.cameras['camF'].info is not None, 10)
+    assert wait_until(lambda: observer.cameras['camF'].info is not None, 60)
     info = observer.cameras['camF'].info
     assert (info.width, info.height, info.distortion_model) == (384, 288, 'plumb_bob')
     assert list(info.k) == pytest.approx([300.0, 0.0, 192.0, 0.0, 305.0, 144.0, 0.0, 0.0, 1.0])
@@ -219,24 +224,24 @@ def test_mjpeg_outages_never_kill_the_node_and_frames_resume_within_2_s(running)
     observer, driver, mjpeg, log = running
     return_times = []
     for _ in range(OUTAGES):
-        assert wait_until(lambda: observer.value('camM', 'state') == 'streaming', 10)
+        assert wait_until(lambda: observer.value('camM', 'state') == 'streaming', 60)
         mjpeg.stop()
-        assert wait_until(lambda: observer.value('camM', 'state') in ('backoff', 'connecting', 'stalled'), 5)
+        assert wait_until(lambda: observer.value('camM', 'state') in ('backoff', 'connecting', 'stalled'), 60)
         wait_until(lambda: False, 1.5)  # the outage lasts a while (backoff grows meanwhile)
         mjpeg.start()
         back_ns = time.time_ns()
-        assert wait_until(lambda: observer.frames('camM')[-1] > back_ns, 5), log.read_text()[-3000:]
+        assert wait_until(lambda: observer.frames('camM')[-1] > back_ns, 60), log.read_text()[-3000:]
         return_times.append((observer.frames('camM')[-1] - back_ns) / 1e9)
         assert driver.poll() is None
     assert max(return_times) < RETURN_LIMIT_S, return_times
-    assert wait_until(lambda: int(observer.value('camM', 'reconnects') or 0) >= OUTAGES, 3)
+    assert wait_until(lambda: int(observer.value('camM', 'reconnects') or 0) >= OUTAGES, 60)
     assert observer.frames('camR')[-1] > back_ns  # the other cameras kept streaming
     print(f'\nMJPEG frames back after a server restart: {", ".join(f"{t:.2f} s" for t in return_times)}')
 
 
 def test_privacy_zone_pixels_are_exactly_the_fill_value_in_every_frame(running) -> None:
     observer, _, _, _ = running
-    assert wait_until(lambda: len(observer.frames('camM')) >= 5, 10)
+    assert wait_until(lambda: len(observer.frames('camM')) >= 5, 60)
     for camera in ('camR', 'camM', 'camF'):
         assert len(observer.frames(camera)) >= 5
         assert observer.cameras[camera].zone_violations == 0, camera
@@ -244,14 +249,14 @@ def test_privacy_zone_pixels_are_exactly_the_fill_value_in_every_frame(running) 
 
 def test_wrong_password_is_reported_and_no_password_appears_anywhere(running) -> None:
     observer, driver, _, log = running
-    assert wait_until(lambda: '401' in observer.value('camW', 'last_error'), 10)
+    assert wait_until(lambda: '401' in observer.value('camW', 'last_error'), 60)
     status = observer.diagnostics['camW']
     assert status.level == DiagnosticStatus.ERROR and observer.frames('camW') == []
     assert driver.poll() is None
     client = AsyncParameterClient(observer.node, '/vss/camM/camera_driver')
     assert client.wait_for_services(10)
     future = client.get_parameters(['url', 'username', 'password_env', 'password_file'])
-    assert wait_until(future.done, 10)
+    assert wait_until(future.done, 60)
     dumped = [str(value) for value in future.result().values]
     assert any('VSS_TEST_CAM_PASSWORD' in text for text in dumped)
     wait_until(lambda: False, 1.5)  # let the last log lines reach the file

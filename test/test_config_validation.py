@@ -202,6 +202,18 @@ def test_password_in_a_url(tmp_path, node, parameter, value, shown):
     assert 'geheim' not in message
 
 
+def test_what_cannot_start_is_refused_by_the_check(tmp_path):
+    """A webhook without its secret file crash-looped the event manager after passing --check;
+    a rule name is an identifier (it becomes folder names and incident ids)."""
+    def break_it(graph: Site, rules: list[dict]) -> None:
+        graph['/vss/event_manager'].update(webhook_url='https://hooks.local/vss', webhook_secret_file='')
+        rules[0]['name'] = '../../x'
+    message = _problems(tmp_path, break_it)
+    assert ('/vss/event_manager: webhook_url is set but webhook_secret_file is not: every alert is signed with '
+            'that secret') in message
+    assert "field 'name': must be a letter, then up to 63 letters, digits, _ or -; got '../../x'" in message
+
+
 @pytest.mark.parametrize('zones, size, problem', [
     (['0,0 100,100 100,0 0,100'], 1280, 'privacy_zones[0]: polygon self-intersects at (50, 50)'),
     (['0,0 1300,0 1300,100'], 1280, 'privacy_zones[0]: point (1300, 0) lies outside the 1280x720 image'),

@@ -32,6 +32,7 @@ from kaiserslautern_vss.events.alerts import SIGNATURE_HEADER, sign_body
 from kaiserslautern_vss.recordings.bag_writer import read_unfinished_mcap
 from kaiserslautern_vss.recordings.integrity import public_key_path
 from kaiserslautern_vss.ros import qos
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 from kaiserslautern_vss.ros.skeleton_markers import skeleton_markers
 from kaiserslautern_vss.tools import verify
 from servers.alert_receivers import WebhookServer
@@ -239,3 +240,17 @@ def test_behaviour_cues_open_an_incident_naming_the_cue_recorded_with_cues_and_s
         topics = [connection.topic for connection, _, _ in reader.messages()]
     assert topics.count('/vss/cam01/behaviour') > 10 and topics.count('/vss/cam01/skeletons') > 10
 
+
+@pytest.mark.parametrize('secret_file, reason', [
+    ('', 'webhook_url is set but webhook_secret_file is not'),
+    ('/nonexistent/webhook.secret', 'webhook secret: cannot read /nonexistent/webhook.secret'),
+])
+def test_a_webhook_that_cannot_work_is_refused_at_start_not_a_crash_loop(tmp_path, secret_file, reason):
+    graph = start_event_manager(tmp_path, webhook_url='https://127.0.0.1:9/vss', webhook_secret_file=secret_file)
+    node = graph.nodes[0]
+    try:
+        assert wait_until(lambda: node.returncode is not None, 60)
+        assert node.returncode == EXIT_BAD_CONFIG  # refused: the graph stops, nothing respawns it
+        assert graph.failed_at_startup() == [node]
+    finally:
+        graph.stop()

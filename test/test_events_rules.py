@@ -209,6 +209,13 @@ def test_invalid_rule_configs_name_rule_and_field(override, message):
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.parametrize('name', ['../../x', 'a/b', '1st', 'door name', 'x' * 65, 'tür', '-x', 'a\nb'])
+def test_rule_names_are_identifiers(name):
+    with pytest.raises(RuleConfigError, match="field 'name': must be a letter, then up to 63 letters"):
+        parse_rule(rule_config(name=name))
+    assert parse_rule(rule_config(name='Cam-01_door' + 'x' * 52)).name == 'Cam-01_door' + 'x' * 52
+
+
 def test_missing_fields_and_duplicates():
     with pytest.raises(RuleConfigError, match="rule '#2': field 'name': is required"):
         parse_rules([rule_config(), rule_config(name='b'), {'kind': 'zone_intrusion'}])

@@ -16,10 +16,17 @@ import sys
 
 import psutil
 import pytest
-from conftest import wait_until
+import yaml
+from conftest import REPO_ROOT, wait_until
 from kaiserslautern_vss.bringup.arguments import derive_graph
 from kaiserslautern_vss.bringup.graph import parameters_yaml
+from kaiserslautern_vss.bringup.processes import GraphProcesses
 from launched_graph import GraphProbe
+from servers.alert_receivers import self_signed_cert
+from servers.mjpeg_server import MjpegServer
+from servers.rtsp_process import RtspServer, gstreamer_missing
+from test_camera_auth_tls import server_tls
+from test_camera_mjpeg import VTEST, jpegs  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.ros
 
@@ -78,3 +85,58 @@ def test_every_process_vss_bringup_starts_binds_nothing_but_loopback(tmp_path, r
         probe.close()
         bringup.send_signal(signal.SIGINT)
         assert bringup.wait(timeout=60) == 0
+
+
+@pytest.fixture
+def rtsp_camera():
+    missing = gstreamer_missing()
+    if missing:
+        pytest.skip(missing)
+    server = RtspServer(VTEST)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def https_camera(jpegs, tmp_path):  # noqa: F811 - the fixture imported above
+    cert = self_signed_cert(tmp_path)
+    server = MjpegServer(jpegs, fps=10, tls=server_tls(cert))
+    server.start()
+    yield server, cert[0]
+    server.stop()
+
+
+def connected_to(process: psutil.Process, port: int) -> bool:
+    return any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+               for c in process.net_connections(kind='tcp'))
+
+
+def test_the_vision_pipeline_with_rtsp_and_https_cameras_binds_nothing_but_loopback(tmp_path, rtsp_camera,
+                                                                                    https_camera):
+    """FFmpeg (RTSP, RTP interleaved over TCP) and the HTTPS reader open no socket of their own
+    beyond loopback; the test servers are on 127.0.0.1, the camera network here."""
+    https_server, https_cert = https_camera
+    document = yaml.safe_load((REPO_ROOT / 'config' / 'vss.yaml').read_text())
+    document['/vss/cam01/camera_driver']['ros__parameters'].update(url=rtsp_camera.url, realtime=False)
+    document['/vss/cam02/camera_driver'] = {'ros__parameters': {
+        'camera_id': 'cam02', 'url': https_server.url, 'tls_ca_file': str(https_cert)}}
+    document['/vss/event_manager']['ros__parameters']['record_root'] = str(tmp_path / 'bags')
+    config = tmp_path / 'graph.yaml'
+    config.write_text(yaml.safe_dump(document))
+    for name in ('rules_demo.yaml',):
+        (tmp_path / name).write_text((REPO_ROOT / 'config' / name).read_text())
+    graph = GraphProcesses(derive_graph(config), env={**os.environ, **_developer_shell_environment()})
+    with graph:
+        pipeline = graph.of_executable('vision_pipeline')[0]
+        assert wait_until(lambda: pipeline.returncode is not None or (
+            connected_to(psutil.Process(pipeline.process.pid), int(rtsp_camera.url.split(':')[2].split('/')[0]))
+            and connected_to(psutil.Process(pipeline.process.pid), https_server.port)), 120)
+        assert pipeline.returncode is None, 'the vision pipeline ended'
+        processes = [psutil.Process(node.process.pid) for node in graph.nodes]
+        seen: set[str] = set()
+        for _ in range(20):  # FFmpeg's and the readers' sockets come and go: look a few times
+            seen.update(non_loopback_sockets(processes))
+            wait_until(lambda: False, 0.25)
+        assert https_server.parts_sent > 0
+        assert seen == set()

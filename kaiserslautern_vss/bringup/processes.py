@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +17,10 @@ from pathlib import Path
 
 from kaiserslautern_vss.bringup.graph import group_command_arguments, group_executable, parameters_yaml, process_groups
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
+from kaiserslautern_vss.bringup.process_hygiene import GraphLock, ParameterFiles
 from kaiserslautern_vss.bringup.respawn import RESPAWN_DELAY_S, AfterExit, after_exit
 from kaiserslautern_vss.ros.dds_environment import node_environment
+from kaiserslautern_vss.ros.supervisor import SUPERVISOR_PID
 
 
 def ros_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,16 +44,15 @@ class ProcessPlan:
         return self.nodes[0].fqn if len(self.nodes) == 1 else self.executable
 
 
-def plan_processes(specs: list[NodeSpec], params_dir: Path, log_level: str = 'info') -> list[ProcessPlan]:
-    """The graph's processes, each with its nodes' parameters written to a file in ``params_dir``:
+def plan_processes(specs: list[NodeSpec], params: ParameterFiles, log_level: str = 'info') -> list[ProcessPlan]:
+    """The graph's processes, each with its nodes' parameters written to a file in ``params``:
     a --params-file carries every value (empty lists too) the same way to every front end."""
     plans = []
     for group in process_groups(specs):
         executable = group_executable(group)
-        params_file = params_dir / f'{group[0].fqn.strip("/").replace("/", "__")}.yaml'
-        params_file.write_text(parameters_yaml(*group))
+        params_file = params.write(f'{group[0].fqn.strip("/").replace("/", "__")}.yaml', parameters_yaml(*group))
         plans.append(ProcessPlan(executable, tuple(group), (
-            *group_command_arguments(group), '--params-file', str(params_file), '--log-level', log_level)))
+            *group_command_arguments(group), '--params-file', params_file, '--log-level', log_level)))
     return plans
 
 
@@ -72,18 +72,20 @@ class NodeProcess:
 @dataclass
 class GraphProcesses:
     """Start, watch (respawning what crashed, see :mod:`~kaiserslautern_vss.bringup.respawn`)
-    and stop a graph."""
+    and stop a graph. The nodes die with this process however it ends (ros.supervisor); with a
+    ``lock`` they hold it until the last has ended (bringup.process_hygiene)."""
 
     specs: list[NodeSpec]
     log_level: str = 'info'
     env: dict[str, str] = field(default_factory=ros_environment)
     respawn: bool = True
     cwd: Path | None = None
+    lock: GraphLock | None = None
     nodes: list[NodeProcess] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._param_dir = tempfile.TemporaryDirectory(prefix='vss-params-')
-        for plan in plan_processes(self.specs, Path(self._param_dir.name), self.log_level):
+        self._params = ParameterFiles()
+        for plan in plan_processes(self.specs, self._params, self.log_level):
             command = [sys.executable, '-m', f'kaiserslautern_vss.nodes.{plan.executable}', *plan.arguments]
             self.nodes.append(NodeProcess(plan, command))
 
@@ -92,7 +94,9 @@ class GraphProcesses:
             self._spawn(node)
 
     def _spawn(self, node: NodeProcess) -> None:
-        node.process = subprocess.Popen(node.command, env=self.env, cwd=self.cwd)
+        held = () if self.lock is None or self.lock.fd is None else (self.lock.fd,)
+        node.process = subprocess.Popen(node.command, env={**self.env, SUPERVISOR_PID: str(os.getpid())},
+                                        cwd=self.cwd, pass_fds=held)
         node.exited_at = None
 
     def poll(self) -> None:
@@ -134,7 +138,7 @@ class GraphProcesses:
                       file=sys.stderr, flush=True)
                 node.process.kill()
                 node.process.wait()
-        self._param_dir.cleanup()
+        self._params.close()
         return {node.plan.name: node.returncode for node in self.nodes}
 
     def __enter__(self) -> GraphProcesses:

@@ -7,7 +7,8 @@ of the graph runs and nothing records. Checked here, what nodes would find only 
 
 - the event manager's rules file: readable, schema, durations, simple polygons, classes the
   detector's model knows and publishes (a misspelt class gets a suggestion), cameras the
-  config file drives;
+  config file drives; its alert channels (events.alerts.alert_problems: an https webhook
+  with a secret file);
 - camera drivers: ids usable in topic names and unique, privacy zones, login settings;
 - the detector: a privacy-grade model present where ``require_privacy_grade_model`` is set, the
   pose model where ``require_pose_model`` is set (and a configured one present), tracking
@@ -36,6 +37,7 @@ from kaiserslautern_vss.camera.credentials import inline_secret, mask_url
 from kaiserslautern_vss.camera.driver_config import CameraConfigError, check_camera_id, config_problems
 from kaiserslautern_vss.detection.class_names import COCO_CLASS_NAMES, ClassNamesError, class_names_for_model
 from kaiserslautern_vss.detection.grade import required_model_problem
+from kaiserslautern_vss.events.alerts import alert_problems
 from kaiserslautern_vss.events.rule_schema import References, RuleConfigError, check_rules, read_rule_configs
 from kaiserslautern_vss.paths import resolve_model_path
 
@@ -192,8 +194,8 @@ def _event_manager_problems(values: Mapping[str, Any], site: _Site) -> list[str]
         _, problems = check_rules(read_rule_configs(Path(rules_file)), References(site.camera_problem,
                                                                                  site.class_problem))
     except RuleConfigError as error:
-        return [f'rules_file: {problem}' for problem in error.problems]
-    return [f'rules_file {rules_file}: {problem}' for problem in problems]
+        return [f'rules_file: {problem}' for problem in error.problems] + alert_problems(values)
+    return [f'rules_file {rules_file}: {problem}' for problem in problems] + alert_problems(values)
 
 
 def _camera_events_problems(values: Mapping[str, Any], site: _Site) -> list[str]:

@@ -7,7 +7,9 @@ from typing import Protocol, runtime_checkable
 
 from kaiserslautern_vss.camera.frame import Frame
 
-RTSP_TRANSPORTS = ('tcp', 'udp')
+#: RTP interleaved in the RTSP connection only: over UDP the camera sends to the host's LAN
+#: address, and FFmpeg binds its RTP/RTCP sockets to every interface to receive it
+RTSP_TRANSPORTS = ('tcp',)
 
 
 class SourceError(RuntimeError):

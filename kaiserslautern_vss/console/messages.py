@@ -6,10 +6,10 @@ and playback share these decoders.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from kaiserslautern_vss.bounded_json import parse_untrusted_json
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
 from kaiserslautern_vss.ros.detection_reading import msg_to_detections
 from kaiserslautern_vss.ros.typestore import vss_typestore
@@ -77,8 +77,8 @@ def decode_detections(cdr: bytes) -> tuple[int, list[Box]]:
 def decode_event(cdr: bytes) -> dict[str, Any]:
     """The incident JSON of a serialized /vss/events String."""
     try:
-        event = json.loads(deserialize(cdr, STRING).data)
-    except ValueError as error:
+        event = parse_untrusted_json(deserialize(cdr, STRING).data)
+    except ValueError as error:  # UntrustedJsonError: too large, too deep, not JSON
         raise MessageError(f'event is not JSON: {error}') from error
     if isinstance(event, dict) and event.get('schema', EVENT_SCHEMA) != EVENT_SCHEMA:
         raise NotAnIncident(f'not an incident event: schema {event["schema"]!r}')

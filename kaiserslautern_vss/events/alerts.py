@@ -63,6 +63,8 @@ def sign_body(secret: bytes, body: bytes) -> str:
 
 
 def read_secret(path: str, what: str) -> bytes:
+    if not path:
+        raise AlertConfigError(f'{what}: no file given')
     try:
         secret = Path(path).read_bytes().strip()
     except OSError as error:
@@ -70,6 +72,29 @@ def read_secret(path: str, what: str) -> bytes:
     if not secret:
         raise AlertConfigError(f'{what}: {path} is empty')
     return secret
+
+
+def alert_settings(values: Mapping[str, Any]) -> dict[str, MqttSettings | WebhookSettings]:
+    """The alert channels (by name) the event_manager parameters ``values`` configure: one
+    function for the node and for ``vss-bringup --check``, so both see the same channels."""
+    channels: dict[str, MqttSettings | WebhookSettings] = {}
+    if values['mqtt_host']:
+        channels['mqtt'] = MqttSettings(values['mqtt_host'], values['mqtt_port'], values['mqtt_topic'],
+                                        values['mqtt_tls'], values['mqtt_ca_file'], values['mqtt_username'],
+                                        values['mqtt_password_file'])
+    if values['webhook_url']:
+        channels['webhook'] = WebhookSettings(values['webhook_url'], values['webhook_secret_file'],
+                                              values['webhook_ca_file'])
+    return channels
+
+
+def alert_problems(values: Mapping[str, Any]) -> list[str]:
+    """Why the alert channels of the event_manager parameters ``values`` cannot start, whatever
+    the files they name hold (those are read when the node starts: a failure there is a
+    [FATAL] configuration refusal, not a crash)."""
+    webhook = alert_settings(values).get('webhook')
+    problem = webhook.problem() if isinstance(webhook, WebhookSettings) else None
+    return [problem] if problem else []
 
 
 class AlertSender(Protocol):
@@ -93,6 +118,7 @@ class MqttSettings:
     ack_timeout_s: float = 5.0
 
 
+
 class MqttSender:
     """QoS 1 publishes; a send counts only after the broker's PUBACK. paho's network
     thread reconnects on its own (1-5 s backoff) after a broker outage."""
@@ -103,7 +129,10 @@ class MqttSender:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              protocol=mqtt.MQTTv311)
         if settings.tls:
-            client.tls_set(ca_certs=settings.ca_file or None)
+            try:
+                client.tls_set(ca_certs=settings.ca_file or None)
+            except (OSError, ssl.SSLError) as error:
+                raise AlertConfigError(f'mqtt_ca_file {settings.ca_file}: {error}') from error
         if settings.username:
             password = read_secret(settings.password_file, 'MQTT password') if settings.password_file else None
             client.username_pw_set(settings.username, password.decode() if password else None)
@@ -144,16 +173,28 @@ class WebhookSettings:
     ca_file: str = ''  # empty: system CAs
     timeout_s: float = 5.0
 
+    def problem(self) -> str | None:
+        """What in these settings keeps the channel from starting, wherever its files are."""
+        if not self.url.startswith('https://'):
+            return f'webhook_url must be https://, got {self.url!r}'
+        if not self.secret_file:
+            return 'webhook_url is set but webhook_secret_file is not: every alert is signed with that secret'
+        return None
+
 
 class WebhookSender:
     """HTTPS POST of the alert JSON, HMAC-SHA256-signed; any 2xx is delivered."""
 
     def __init__(self, settings: WebhookSettings) -> None:
-        if not settings.url.startswith('https://'):
-            raise AlertConfigError(f'webhook_url must be https://, got {settings.url!r}')
+        problem = settings.problem()
+        if problem:
+            raise AlertConfigError(problem)
         self.settings = settings
         self._secret = read_secret(settings.secret_file, 'webhook secret')
-        self._context = ssl.create_default_context(cafile=settings.ca_file or None)
+        try:
+            self._context = ssl.create_default_context(cafile=settings.ca_file or None)
+        except (OSError, ssl.SSLError) as error:
+            raise AlertConfigError(f'webhook_ca_file {settings.ca_file}: {error}') from error
         self.last_error: str | None = None
 
     def send(self, body: bytes) -> bool:
@@ -227,3 +268,7 @@ class AlertDispatcher:
 
     def status(self) -> dict[str, str | None]:
         return {channel: sender.last_error for channel, sender in self.senders.items()}
+
+
+#: the sender of each channel alert_settings names
+SENDERS: dict[str, Callable[[Any], AlertSender]] = {'mqtt': MqttSender, 'webhook': WebhookSender}

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from kaiserslautern_vss.behaviour.messages import BehaviourMessageError, decode_behaviour
 from kaiserslautern_vss.detection.types import Detections
-from kaiserslautern_vss.events.alerts import (AlertConfigError, AlertDispatcher, MqttSender, MqttSettings,
-                                              WebhookSender, WebhookSettings, alert_body, small_snapshot)
+from kaiserslautern_vss.events.alerts import (SENDERS, AlertConfigError, AlertDispatcher, alert_body, alert_settings,
+                                              small_snapshot)
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
 from kaiserslautern_vss.events.outbox import Outbox
 from kaiserslautern_vss.events.recorder import IncidentRecorder, RecordingProblem
@@ -50,6 +50,10 @@ STRING = 'std_msgs/msg/String'
 MALFORMED_REASONS, MALFORMED_REASON_CHARS = 16, 80
 DROP_LOG_PERIOD_S = 10.0
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
+
+
+#: characters of an alarm's text kept as the incident's reason
+MAX_ALARM_TEXT = 200
 
 
 class EventManagerError(RuntimeError):
@@ -145,14 +149,7 @@ class EventManager:
     def _make_alerts(self) -> AlertDispatcher | None:
         s = self.settings
         try:
-            senders = {}
-            if s['mqtt_host']:
-                senders['mqtt'] = MqttSender(MqttSettings(
-                    s['mqtt_host'], s['mqtt_port'], s['mqtt_topic'], s['mqtt_tls'], s['mqtt_ca_file'],
-                    s['mqtt_username'], s['mqtt_password_file']))
-            if s['webhook_url']:
-                senders['webhook'] = WebhookSender(WebhookSettings(
-                    s['webhook_url'], s['webhook_secret_file'], s['webhook_ca_file']))
+            senders = {name: SENDERS[name](channel) for name, channel in alert_settings(s).items()}
         except AlertConfigError as error:
             raise EventManagerError(str(error)) from error
         if not senders:
@@ -211,7 +208,8 @@ class EventManager:
 
     def alarm(self, camera_id: str, now_ns: int, text: str) -> list[str]:
         """An alarm input; ``text`` is the reason (for a camera event, its type)."""
-        return self._handle(self.engine.alarm(camera_id, now_ns, text.strip() or 'alarm input'), now_ns)
+        reason = text.strip()[:MAX_ALARM_TEXT] or 'alarm input'  # anyone on the bus may send the text
+        return self._handle(self.engine.alarm(camera_id, now_ns, reason), now_ns)
 
     def mark_evidence(self, camera_id: str) -> tuple[bool, str]:
         """Mark the camera's latest incident as evidence: success and the folder, or why not."""

@@ -8,6 +8,7 @@ lists everything to fix.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ import yaml
 from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, RULE_KINDS, Rule, RuleSettings, TimeWindow
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
 from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
+
+#: a rule's name goes into incident ids, folder names, topics' JSON and log lines: an identifier
+RULE_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_-]{0,63}')
 
 _REQUIRED = object()
 
@@ -146,6 +150,8 @@ class RuleFields:
     def settings(self, default_classes: Sequence[str] = ('person',)) -> RuleSettings:
         """The fields of a rule on one camera: ``camera`` and ``classes`` besides the common ones."""
         name = self.string('name')
+        if name and not RULE_NAME.fullmatch(name):
+            name = self.problem('name', f'must be a letter, then up to 63 letters, digits, _ or -; got {name!r}', '')
         camera = self.string('camera')
         if camera:
             self._refer('camera', self._references.camera, camera)

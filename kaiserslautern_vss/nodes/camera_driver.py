@@ -33,6 +33,7 @@ from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsRepor
 from kaiserslautern_vss.ros.image_conversion import bgr_to_image
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.stamps import time_from_ns
 from kaiserslautern_vss.ros.topics import camera_topic
 
@@ -56,6 +57,7 @@ def camera_info_msg(calibration: CameraCalibration | None, width: int, height: i
 class CameraDriverNode(Node):
     def __init__(self, name: str = 'camera_driver', namespace: str | None = None) -> None:
         super().__init__(name, namespace=namespace)
+        self.guard = PayloadGuard(self)  # rclpy's parameter services take anyone's requests
         try:
             self.config = build_driver_config(declare_parameters(self, PARAMETERS))
         except (ParameterError, CameraConfigError) as error:
@@ -76,7 +78,7 @@ class CameraDriverNode(Node):
         self.get_logger().info(f'camera {camera_id}: {self.description}{zones}')
         if self.publish_raw:
             self.get_logger().warning(RAW_ON_BUS.format(camera=camera_id))
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
 
     def start(self, submit: Submit) -> None:
         """Start capturing; every frame goes to ``submit``."""

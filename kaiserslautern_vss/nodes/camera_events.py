@@ -21,6 +21,7 @@ from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.topics import camera_topic
 
 PROBLEM_WARN_S = 60.0  # a refused request keeps the receiver at WARN this long
@@ -29,6 +30,7 @@ PROBLEM_WARN_S = 60.0  # a refused request keeps the receiver at WARN this long
 class CameraEventsNode(Node):
     def __init__(self) -> None:
         super().__init__('camera_events')
+        self.guard = PayloadGuard(self)  # rclpy's parameter services take anyone's requests
         s = declare_parameters(self, PARAMETERS)
         try:
             settings = ReceiverSettings(
@@ -51,7 +53,7 @@ class CameraEventsNode(Node):
                                f'{error.strerror or error}') from None
         self._problems_seen = 0
         self._problem_at = float('-inf')
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
         self.get_logger().info(f'IP Notify receiver on {settings.bind_address}:{self.receiver.port} for '
                                f'{", ".join(s["cameras"])}')
 

@@ -47,6 +47,7 @@ from kaiserslautern_vss.ros.detection_conversion import detections_to_msg
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.skeleton_markers import skeleton_markers
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
@@ -61,6 +62,7 @@ BEHAVIOUR_KEEPALIVE_S = 1.0
 class DetectorNode(Node):
     def __init__(self, name: str = 'detector', namespace: str | None = None) -> None:
         super().__init__(name, namespace=namespace)
+        self.guard = PayloadGuard(self)  # rclpy's parameter services take anyone's requests
         self.settings = declare_parameters(self, PARAMETERS)
         params = self.settings
         try:
@@ -90,7 +92,7 @@ class DetectorNode(Node):
         self.pose_model = ''
         if params['behaviour']:
             self._start_behaviour(params)
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
 
     def _start_behaviour(self, params: Mapping[str, Any]) -> None:
         """The behaviour stage, with the pose model when found, and its outputs."""

@@ -39,6 +39,7 @@ from kaiserslautern_vss.ros.detection_reading import detections_from_cdr
 from kaiserslautern_vss.ros.diagnostics import ERROR, OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: messages arriving within this time are handled in one executor pass (batching_executor)
@@ -61,6 +62,7 @@ SUBSCRIBED = {
 class EventManagerNode(Node):
     def __init__(self) -> None:
         super().__init__('event_manager')
+        self.guard = PayloadGuard(self)  # a payload it cannot handle is dropped, never a crash
         self.settings = declare_parameters(self, PARAMETERS)
         cameras = self.settings['cameras']
         try:
@@ -73,17 +75,17 @@ class EventManagerNode(Node):
                 topic = camera_topic(camera_id, name)
                 callback = {'detections': self._on_detections, 'behaviour': self._on_behaviour,
                             'skeletons': self._on_skeletons}.get(name, self._on_recorded)
-                self.create_subscription(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True,
-                                         event_callbacks=NO_QOS_EVENTS)
-            self.create_service(Trigger, camera_topic(camera_id, 'trigger_recording'),
-                                partial(self._on_manual_trigger, camera_id))
-            self.create_service(Trigger, camera_topic(camera_id, 'mark_evidence'),
-                                partial(self._on_mark_evidence, camera_id))
-            self.create_subscription(String, camera_topic(camera_id, 'alarm'),
-                                     partial(self._on_alarm, camera_id), qos.RELIABLE)
+                self.guard.subscribe(msg_class, topic, partial(callback, camera_id, topic), profile, raw=True,
+                                     event_callbacks=NO_QOS_EVENTS)
+            self.guard.serve(Trigger, camera_topic(camera_id, 'trigger_recording'),
+                             partial(self._on_manual_trigger, camera_id))
+            self.guard.serve(Trigger, camera_topic(camera_id, 'mark_evidence'),
+                             partial(self._on_mark_evidence, camera_id))
+            self.guard.subscribe(String, camera_topic(camera_id, 'alarm'), partial(self._on_alarm, camera_id),
+                                 qos.RELIABLE)
         self.create_timer(0.2, self._tick)
         self.create_timer(self.settings['retention_check_s'], self.manager.enforce_retention)
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
         self.get_logger().info(f'{len(self.manager.rules)} rule(s) on {", ".join(cameras)}; '
                                f'bags go to {self.manager.record_root}')
 
@@ -165,7 +167,9 @@ class EventManagerNode(Node):
             **{f'dropped: {reason}': count for reason, count in m.behaviour_dropped.items()}})
 
     def destroy_node(self) -> None:
-        self.manager.close()
+        manager = getattr(self, 'manager', None)  # None: refused at start (rclpy still destroys the node)
+        if manager is not None:
+            manager.close()
         super().destroy_node()
 
 

@@ -38,6 +38,7 @@ from kaiserslautern_vss.ros import qos
 from kaiserslautern_vss.ros.diagnostics import OK, WARN, DiagnosticsReporter
 from kaiserslautern_vss.ros.node_main import StartupError, run_node
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
 #: everything the console reads per camera: anonymised data only
@@ -54,6 +55,7 @@ WATCH_GRACE_S = 10.0
 class OperatorConsoleNode(Node):
     def __init__(self) -> None:
         super().__init__('operator_console')
+        self.guard = PayloadGuard(self)
         try:
             settings = ConsoleSettings.from_parameters(declare_parameters(self, PARAMETERS))
         except OSError as error:
@@ -62,7 +64,7 @@ class OperatorConsoleNode(Node):
         self._trigger_clients = {camera: self.create_client(Trigger, camera_topic(camera, 'trigger_recording'))
                                  for camera in settings.cameras}
         self._camera_subscriptions: list = []
-        self.create_subscription(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
+        self.guard.subscribe(String, EVENTS, self.live.on_event, qos.LATCHED, raw=True)
         self.create_timer(1.0, self._follow_viewers)
         self.url = f'https://{settings.bind_address}:{settings.port}/'
         try:
@@ -74,7 +76,7 @@ class OperatorConsoleNode(Node):
         if not self.console.accounts.all():
             self.get_logger().warning(f'no users in {settings.users_file}: nobody can log in; create them with '
                                       f'vss-users --file {settings.users_file} add NAME --role admin')
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, period_s=5.0, guard=self.guard)
         self.get_logger().info(f'Leitstelle on {self.url} for {", ".join(settings.cameras)} (certificate SHA-256 '
                                f'{certificate_fingerprint(settings.tls_cert_file)}); audit log {settings.audit_log}')
 
@@ -83,8 +85,8 @@ class OperatorConsoleNode(Node):
         watched = self.live.watched(time.time(), WATCH_GRACE_S)
         if watched and not self._camera_subscriptions:
             self._camera_subscriptions = [
-                self.create_subscription(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
-                                         profile, raw=True)
+                self.guard.subscribe(msg_class, camera_topic(camera, name), partial(store, self.live, camera),
+                                     profile, raw=True)
                 for camera in self.live.cameras for name, (msg_class, profile, store) in SUBSCRIBED_PER_CAMERA.items()]
         elif not watched and self._camera_subscriptions:
             for subscription in self._camera_subscriptions:

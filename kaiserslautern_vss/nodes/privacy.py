@@ -39,6 +39,7 @@ from kaiserslautern_vss.ros.image_conversion import (ImageConversionError, bgr_t
                                                      image_from_cdr)
 from kaiserslautern_vss.ros.node_main import StartupError
 from kaiserslautern_vss.ros.parameters import declare_parameters
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 from kaiserslautern_vss.ros.stamps import header_stamp_ns
 from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 
@@ -46,6 +47,7 @@ from kaiserslautern_vss.ros.topics import EVENTS, camera_topic
 class PrivacyNode(Node):
     def __init__(self, name: str = 'privacy', namespace: str | None = None) -> None:
         super().__init__(name, namespace=namespace)
+        self.guard = PayloadGuard(self)
         self.settings = declare_parameters(self, PARAMETERS)
         try:
             self.masking = privacy_settings(self.settings)
@@ -66,10 +68,11 @@ class PrivacyNode(Node):
         self.pipeline: VisionPipeline | None = None
         self.masking_mode = ''
         self.throttle = ReasonThrottle()
-        # Open incidents are drawn into the commissioning view of their camera.
-        self.open_incidents = OpenIncidents()
-        self.create_subscription(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
-        self.diagnostics = DiagnosticsReporter(self, self._diagnostics)
+        # Open incidents are drawn into the commissioning view of their camera. Parsed here, in
+        # the executor thread: a hostile event can cost the banner, never a masked frame.
+        self.open_incidents = OpenIncidents(self.cameras)
+        self.guard.subscribe(String, EVENTS, lambda msg: self.open_incidents.update(msg.data), qos.LATCHED)
+        self.diagnostics = DiagnosticsReporter(self, self._diagnostics, guard=self.guard)
 
     def anonymizers(self, grade: DetectorGrade) -> dict[str, FrameMasker]:
         """A fresh anonymizer per camera (it remembers that camera's recent masks): the policy's
@@ -96,8 +99,8 @@ class PrivacyNode(Node):
         for camera_id in self.bus_cameras:
             self.get_logger().warning(f'{camera_id}: no camera driver in this process; frames are read from '
                                       f'{camera_topic(camera_id, "image_raw")} (replay input)')
-            self.create_subscription(Image, camera_topic(camera_id, 'image_raw'),
-                                     partial(self._on_bus_image, camera_id), qos.SENSOR, raw=True)
+            self.guard.subscribe(Image, camera_topic(camera_id, 'image_raw'),
+                                 partial(self._on_bus_image, camera_id), qos.SENSOR, raw=True)
 
     def _on_bus_image(self, camera_id: str, data: bytes) -> None:
         try:

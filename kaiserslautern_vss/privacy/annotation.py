@@ -2,40 +2,50 @@
 
 Drawn only on frames that are already anonymised, so the view rviz2 shows can never
 carry an unmasked pixel. Incidents come from /vss/events (JSON v1), so the operator sees
-in the image itself which rule fired on this camera.
+in the image itself which rule fired on this camera. Anyone on the bus can publish there:
+what is kept is bounded (size and depth of the JSON, the node's own cameras, a few incidents
+each), and parsing happens in the subscription callback, never in the masking workers.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
+from kaiserslautern_vss.bounded_json import parse_untrusted_json
 from kaiserslautern_vss.detection.types import Detections
 
 BOX_COLOUR = (0, 200, 255)
 INCIDENT_COLOUR = (0, 0, 220)
+MAX_OPEN_PER_CAMERA = 16
+MAX_RULE_CHARS = 64
 
 
 class OpenIncidents:
-    """Which incidents are open per camera, from the event stream."""
+    """Which incidents are open on ``cameras``, from the event stream."""
 
-    def __init__(self) -> None:
-        self._open: dict[str, dict[str, str]] = {}  # camera -> incident id -> rule
+    def __init__(self, cameras: Iterable[str]) -> None:
+        self._open: dict[str, dict[str, str]] = {camera: {} for camera in cameras}  # camera -> id -> rule
 
     def update(self, event_json: str) -> None:
-        """Apply one /vss/events message; anything not an incident event is ignored."""
-        try:
-            event = json.loads(event_json)
-            incident = event['incident'] if 'incident' in event else event
-            camera, incident_id, rule = incident['camera'], incident['id'], incident['rule']
-        except (ValueError, KeyError, TypeError):
+        """Apply one /vss/events message; an incident event that is not of these cameras, or
+        anything else that is JSON, is ignored. Raises UntrustedJsonError for what is not JSON
+        within the limits."""
+        event = parse_untrusted_json(event_json)
+        incident = event.get('incident', event) if isinstance(event, dict) else None
+        if not isinstance(incident, dict):
             return
-        on_camera = self._open.setdefault(camera, {})
-        if event.get('phase') == 'end' or incident.get('state') == 'ended':
-            on_camera.pop(incident_id, None)
-        else:
-            on_camera[incident_id] = rule
+        camera, incident_id, rule = incident.get('camera'), incident.get('id'), incident.get('rule')
+        if not all(isinstance(value, str) for value in (camera, incident_id, rule)) or camera not in self._open:
+            return
+        on_camera = self._open[camera]
+        on_camera.pop(incident_id, None)
+        if event.get('phase') != 'end' and incident.get('state') != 'ended':
+            on_camera[incident_id] = rule[:MAX_RULE_CHARS]
+            while len(on_camera) > MAX_OPEN_PER_CAMERA:  # the oldest go first
+                del on_camera[next(iter(on_camera))]
 
     def rules_on(self, camera: str) -> list[str]:
         return sorted(set(self._open.get(camera, {}).values()))

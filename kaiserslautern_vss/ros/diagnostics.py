@@ -1,4 +1,5 @@
-"""Periodic /diagnostics status for a node, from a callback that reports its counters."""
+"""Periodic /diagnostics status for a node, from a callback that reports its counters (and
+the messages its payload guard dropped)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Callable, Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
+
+from kaiserslautern_vss.ros.payload_guard import PayloadGuard
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -15,9 +18,9 @@ class DiagnosticsReporter:
 
     def __init__(self, node: Node,
                  collect: Callable[[], Mapping[str, tuple[bytes, str, Mapping[str, object]]]],
-                 period_s: float = 1.0) -> None:
+                 period_s: float = 1.0, guard: PayloadGuard | None = None) -> None:
         self._node = node
-        self._collect = collect
+        self._collect = collect if guard is None else lambda: {**guard.diagnostics(), **collect()}
         self._pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._timer = node.create_timer(period_s, self._publish)
 

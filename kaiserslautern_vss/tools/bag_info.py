@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader
 
 from kaiserslautern_vss.ros.typestore import vss_typestore
+
+from kaiserslautern_vss.bounded_json import UntrustedJsonError, parse_untrusted_json
 
 EVENTS_TOPIC = '/vss/events'
 
@@ -46,8 +47,8 @@ def summarize_bag(path: Path) -> BagSummary:
         for connection, _, raw in reader.messages(connections=event_connections) if event_connections else ():
             text = typestore.deserialize_cdr(raw, connection.msgtype).data
             try:
-                events.append(json.loads(text))
-            except json.JSONDecodeError:
+                events.append(parse_untrusted_json(text))
+            except UntrustedJsonError:  # recorded from the bus: anyone may have published it
                 events.append({'raw': text})
         return BagSummary(Path(path), reader.start_time, reader.end_time, topics, events)
 

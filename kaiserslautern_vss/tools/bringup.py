@@ -21,9 +21,12 @@ import yaml
 from kaiserslautern_vss.bringup.arguments import LOG_LEVELS, START_ARGUMENTS, default_config, derive_graph
 from kaiserslautern_vss.bringup.graph import GraphConfigError
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
-from kaiserslautern_vss.bringup.processes import GraphProcesses
+from kaiserslautern_vss.bringup.process_hygiene import GraphBusy, GraphLock, clean_stale_shared_memory
+from kaiserslautern_vss.bringup.processes import GraphProcesses, ros_environment
 from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 
+#: how long a start waits for the nodes of a previous graph (its supervisor killed) to end
+PREVIOUS_GRAPH_TIMEOUT_S = 30.0
 _HELP = {argument.name: argument.description for argument in START_ARGUMENTS}
 
 
@@ -69,7 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f'vss-bringup: {args.config}: valid ({len(specs)} nodes)')
         return 0
-    graph = GraphProcesses(specs, log_level=args.log_level)
+    env = ros_environment()
+    lock = GraphLock(env.get('ROS_DOMAIN_ID', ''))
+    try:
+        lock.acquire(PREVIOUS_GRAPH_TIMEOUT_S)
+        print(f'vss-bringup: {clean_stale_shared_memory()}', flush=True)
+    except GraphBusy as error:
+        print(f'vss-bringup: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # stopped before any node started
+        return 0
+    try:
+        return _run(GraphProcesses(specs, log_level=args.log_level, env=env, lock=lock), specs)
+    finally:
+        lock.release()
+        print(f'vss-bringup: {clean_stale_shared_memory()}', flush=True)
+
+
+def _run(graph: GraphProcesses, specs: list[NodeSpec]) -> int:
     stopping = False
 
     def request_stop(*_: object) -> None:

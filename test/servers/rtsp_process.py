@@ -39,7 +39,7 @@ class RtspServer:
         self.url = ''
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 15.0) -> None:
+    def start(self, timeout_s: float = 60.0) -> None:
         self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), '--video', str(self.video),
                                          '--port', str(self.port), '--digest', self.digest],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
