@@ -6,7 +6,7 @@ frame while the budget allows, since limb speeds need poses on consecutive frame
 of a group with unexplained motion around it (the stage's agitation), a box that collapses
 (height/width ratio falling: a fall, a crouch, a shove) or a sudden speed change of someone
 in contact range of another (within ``contact_heights``), a person at a long-stationary
-vehicle. Then, refreshed every ``REFRESH_S`` only: anyone else in contact range. Within a rank the
+vehicle. Then, refreshed every ``pose_refresh_s`` only: anyone else in contact range. Within a rank the
 person whose last pose is oldest goes first, a round-robin over everyone flagged.
 """
 
@@ -23,8 +23,6 @@ URGENT, REFRESH = 2, 1
 SPEED_CHANGE = 1.0
 #: a person this close to a parked vehicle (body heights) is at it
 AT_VEHICLE_HEIGHTS = 0.5
-#: people in contact range get a fresh pose this often (seconds)
-REFRESH_S = 1.0
 
 
 def _speed_changed(track: PersonTrack, change: float) -> bool:
@@ -51,7 +49,7 @@ def rank(tracks: CameraTracks, stamp_s: float, agitated: set[int],
         if (track.track_id in agitated or near_vehicle(track, vehicles, AT_VEHICLE_HEIGHTS)
                 or (contact and (collapsed(track) or _speed_changed(track, SPEED_CHANGE)))):
             ranks[track.track_id] = URGENT
-        elif contact and stamp_s - track.last_pose_s >= REFRESH_S:
+        elif contact and stamp_s - track.last_pose_s >= settings.pose_refresh_s:
             ranks[track.track_id] = REFRESH
     return ranks
 

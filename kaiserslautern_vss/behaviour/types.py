@@ -98,13 +98,16 @@ class BehaviourSettings:
     stationary_vehicle_s: float = 30.0
     #: smaller person boxes get no pose (too few pixels for keypoints)
     min_pose_height_px: float = 24.0
+    #: people merely in contact range (nothing urgent) get a fresh pose this often; their poses
+    #: only feed the skeleton view, since limb speeds need poses on consecutive frames
+    pose_refresh_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.pose_crops_per_frame < 0:
             raise ValueError(f'pose_crops_per_frame must be >= 0, got {self.pose_crops_per_frame}')
         for name in ('history_s', 'contact_heights', 'near_heights', 'strike_heights_per_s',
                      'assault_window_s', 'agitation_share', 'run_heights_per_s', 'fall_s', 'lying_still_s',
-                     'stationary_vehicle_s'):
+                     'stationary_vehicle_s', 'pose_refresh_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
 

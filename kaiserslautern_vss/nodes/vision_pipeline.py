@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import cv2
 import rclpy.logging
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.node import Node
@@ -142,6 +143,9 @@ def main(args: list[str] | None = None) -> int:
     if problem:
         print(f'[FATAL] vision_pipeline: {problem}', file=sys.stderr, flush=True)
         return EXIT_BAD_CONFIG
+    # The inference workers already keep every core busy with one frame each; OpenCV's own
+    # thread pool (resize, warps, JPEG) would only add hand-offs between them.
+    cv2.setNumThreads(1)
     return run_node(lambda: compose(fqns), args)
 
 
