@@ -10,7 +10,8 @@ import pytest
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.incident import EVENT_SCHEMA
 from kaiserslautern_vss.events.rule_engine import RuleEngine
-from kaiserslautern_vss.events.rule_kinds import TimeWindow, ZoneIntrusionRule
+from kaiserslautern_vss.events.rule_base import TimeWindow
+from kaiserslautern_vss.events.rule_kinds import ZoneIntrusionRule
 from kaiserslautern_vss.events.rule_schema import RuleConfigError, parse_rule, parse_rules
 
 BERLIN = ZoneInfo('Europe/Berlin')

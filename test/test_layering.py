@@ -109,3 +109,13 @@ def test_no_modules_import_each_other_in_a_circle():
         if state[module] == 0:
             visit(module, [module])
     assert circles == []
+
+
+def test_every_imported_package_module_exists():
+    """A module moved without its importers updated fails here, not only when that code runs."""
+    modules = {module_name(path) for path in PACKAGE.rglob('*.py')}
+    missing = sorted(f'{module_name(path)} imports {node.module}' for path in PACKAGE.rglob('*.py')
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                     and node.module.split('.')[0] == 'kaiserslautern_vss' and node.module not in modules)
+    assert missing == []

@@ -187,13 +187,15 @@ class RtspGuard:
                             answered_login = self._check_request(unit)
                         camera.sendall(unit)
                     continue
-                client.sendall(chunk)
                 if sniffed < SNIFF_BYTES:  # until the stream plays: the rest is media
                     sniffed += len(chunk)
                     for unit in answers.feed(chunk):
                         if unit.startswith(b'RTSP/') and self._inspect_response(unit, answered_login):
                             sniffed = SNIFF_BYTES
                             break
+                # Forwarded after it was judged: FFmpeg gives up on a 401 at once, and the
+                # verdict must be there when the caller asks why.
+                client.sendall(chunk)
 
     def _check_request(self, request: bytes) -> bool:
         """Whether the request carries credentials; raises (never forwarded) for a refused Basic answer."""

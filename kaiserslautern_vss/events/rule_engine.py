@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from kaiserslautern_vss.behaviour.types import Cue
 from kaiserslautern_vss.detection.types import Detections
 from kaiserslautern_vss.events.incident import Incident, IncidentUpdate
-from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, BehaviourRule, CameraEventRule, Rule
+from kaiserslautern_vss.events.rule_base import MANUAL_RULE, Rule
+from kaiserslautern_vss.events.rule_kinds import BehaviourRule, CameraEventRule
 from kaiserslautern_vss.events.rule_schema import RuleConfigError
 
 

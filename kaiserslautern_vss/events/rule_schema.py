@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import yaml
 
-from kaiserslautern_vss.events.rule_kinds import MANUAL_RULE, RULE_KINDS, Rule, RuleSettings, TimeWindow
+from kaiserslautern_vss.events.rule_base import MANUAL_RULE, Rule, RuleSettings, TimeWindow
+from kaiserslautern_vss.events.rule_kinds import RULE_KINDS
 from kaiserslautern_vss.events.zones import Zone, ZoneConfigError
 from kaiserslautern_vss.timekeeping import DEFAULT_TIMEZONE
 

@@ -72,7 +72,9 @@ class CameraEventsNode(Node):
                                'address': f'{self.receiver.settings.bind_address}:{self.receiver.port}'})}
 
     def destroy_node(self) -> None:
-        self.receiver.stop()
+        receiver = getattr(self, 'receiver', None)  # None: refused at start (rclpy still destroys the node)
+        if receiver is not None:
+            receiver.stop()
         super().destroy_node()
 
 

@@ -26,7 +26,7 @@ import yaml
 from kaiserslautern_vss.bringup.graph import GraphConfigError, load_graph
 from kaiserslautern_vss.bringup.node_spec import NodeSpec
 from kaiserslautern_vss.camera.credentials import mask_url
-from kaiserslautern_vss.events.rule_kinds import Rule
+from kaiserslautern_vss.events.rule_base import Rule
 from kaiserslautern_vss.events.rule_schema import RuleConfigError, load_rules_file
 from kaiserslautern_vss.ros.topics import RECORDED_PER_CAMERA
 from kaiserslautern_vss.tools.document import Block, Bullets, Heading, Paragraph, table, to_html, to_markdown
