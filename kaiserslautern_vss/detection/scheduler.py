@@ -207,13 +207,18 @@ class DetectionScheduler:
             worker.start()
             self._workers.append(worker)
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Workers finish the frames they hold and exit; waiting frames are discarded."""
+    def stop(self) -> None:
+        """Workers finish the frames they hold and exit; waiting frames are discarded.
+
+        Waits for them however long that takes: a worker still running when its node's
+        publishers are destroyed would publish through freed handles (a crash on a loaded box,
+        where a frame can take seconds). The service manager's stop timeout bounds the wait.
+        """
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
         for worker in self._workers:
-            worker.join(timeout=timeout_s)
+            worker.join()
         self._workers.clear()
 
     def submit(self, camera_id: str, image: np.ndarray, stamp_s: float, context: object = None) -> None:
