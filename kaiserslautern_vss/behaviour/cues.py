@@ -197,14 +197,15 @@ class PersonDownCue:
         best = _no_cue(PERSON_DOWN)
         for track in tracks.present(stamp_s):
             tid = track.track_id
-            if not is_horizontal(track) or (track.speed(1.0) or 0.0) > 1.0:
+            speed = track.speed(1.0) or 0.0
+            if not is_horizontal(track) or speed > 1.0:
                 self.fallen_at.pop(tid, None)
                 self.lying_since.pop(tid, None)
                 continue
             self.lying_since.setdefault(tid, stamp_s)
             if tid not in self.fallen_at and self._fell(track, stamp_s, settings):
                 self.fallen_at[tid] = stamp_s
-            still = (track.speed(1.0) or 0.0) <= STILL_HEIGHTS_PER_S
+            still = speed <= STILL_HEIGHTS_PER_S
             lying_s = stamp_s - self.lying_since[tid]
             score = _ramp(lying_s, 0.0, settings.lying_still_s) if still else 0.0
             if tid in self.fallen_at:
@@ -212,7 +213,7 @@ class PersonDownCue:
             if score > best.score:
                 best = Cue(PERSON_DOWN, score, (tid,), {
                     'lying_s': lying_s, 'fall_seen': float(tid in self.fallen_at),
-                    'speed_heights_per_s': track.speed(1.0) or 0.0})
+                    'speed_heights_per_s': speed})
         for forgotten in set(self.lying_since) - set(tracks.people):
             self.lying_since.pop(forgotten)
             self.fallen_at.pop(forgotten, None)

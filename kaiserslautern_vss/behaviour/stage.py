@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -47,14 +46,6 @@ class BehaviourStage:
         self._settings = settings
         self._cameras: dict[str, _Camera] = {}
         self._lock = threading.Lock()
-
-    @property
-    def pose_cues(self) -> bool:
-        return self._pose is not None
-
-    @property
-    def pose_model(self) -> Path | None:
-        return self._pose.path if self._pose is not None else None
 
     def analyse(self, camera_id: str, image: np.ndarray, detections: Detections,
                 stamp_s: float) -> BehaviourResult:

@@ -32,7 +32,7 @@ from kaiserslautern_vss.recordings.export import ExportPlan, ExportRefused, expo
 from kaiserslautern_vss.recordings.export_video import write_video
 from kaiserslautern_vss.recordings.file_modes import PRIVATE
 from kaiserslautern_vss.recordings.integrity import (EVIDENCE_FILE, is_sealed, mark_evidence, release_evidence,
-                                                     verify_incident)
+                                                     sha256_file, verify_incident)
 
 
 class CaseworkError(RuntimeError):
@@ -123,8 +123,7 @@ class PoliceExport:
 def _archive(folder: Path, description: dict) -> Path:
     """``<folder>.zip`` (0600) holding the folder's files under the incident's name."""
     files = sorted(p for p in folder.rglob('*') if p.is_file())
-    description['files'] = {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                            for p in files}
+    description['files'] = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
     PRIVATE.write(folder / 'export.json', json.dumps(description, indent=1, sort_keys=True).encode())
     archive = folder.with_name(folder.name + '.zip')
     with os.fdopen(os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as stream, \

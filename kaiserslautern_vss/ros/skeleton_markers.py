@@ -33,7 +33,7 @@ def skeleton_markers(poses: Sequence[Pose], header: Header) -> MarkerArray:
     markers = [Marker(header=header, action=Marker.DELETEALL)]
     for pose in poses:
         confident = pose.keypoints[:, 2] >= MIN_KEYPOINT_SCORE
-        points = [_point(x, y) for x, y, score in pose.keypoints if score >= MIN_KEYPOINT_SCORE]
+        points = [_point(x, y) for (x, y, _), ok in zip(pose.keypoints, confident) if ok]
         limbs = [_point(*pose.keypoints[end, :2]) for a, b in SKELETON_EDGES if confident[a] and confident[b]
                  for end in (a, b)]
         if points:

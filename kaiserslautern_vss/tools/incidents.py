@@ -50,11 +50,12 @@ from kaiserslautern_vss.parameters import privacy as privacy_parameters
 from kaiserslautern_vss.parameters.spec import ParamSpec, validate_parameters
 from kaiserslautern_vss.paths import share_dir
 from kaiserslautern_vss.privacy.detection_validation import detector_labels
+from kaiserslautern_vss.ros.exit_codes import EXIT_BAD_CONFIG
 from kaiserslautern_vss.tools.dry_run import DryRun, DryRunError, DryRunSettings, SourceResult
 from kaiserslautern_vss.tools.footage import VIDEO_CAMERA, FootageError
 
 SITE_CONFIG = 'site_rathausvorplatz.yaml'
-EXIT_SOURCE_FAILED, EXIT_BAD_CONFIG = 1, 2
+EXIT_SOURCE_FAILED = 1
 LOG = logging.getLogger('kaiserslautern_vss.incidents')
 
 
